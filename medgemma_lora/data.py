@@ -11,10 +11,11 @@ __all__ = ['TASKS', 'PEDIATRIC_SUBTASKS', 'RTL_LABELS', 'RTL_CLAIM_TYPES', 'CLIN
            'Problems', 'read_jsonl', 'write_jsonl', 'dicom_to_image', 'to_rgb', 'load_image', 'draw_chest',
            'rtl_target', 'rtl_rewrite_pairs', 'clinical_target', 'clinical_prompt', 'draw_histopathology',
            'draw_brain_mri', 'draw_ultrasound', 'pediatric_target', 'pediatric_prompt', 'bone_age_label', 'draw_hand',
-           'draw_fundus', 'draw_forearm', 'save_png', 'synthesize', 'synthetic_corpus', 'record_messages',
-           'to_hf_dataset', 'ImageResolver', 'parse_verdict', 'clinical_record', 'load_clinical', 'pediatric_record',
-           'load_pediatric', 'load_source', 'replace_images', 'materialize_images', 'stratum', 'check_no_leak',
-           'split_records', 'dataset_stats', 'stats_table', 'plot_class_balance', 'make_dataset']
+           'draw_fundus', 'draw_forearm', 'save_png', 'synthesize', 'contact_sheet', 'synthetic_corpus',
+           'record_messages', 'to_hf_dataset', 'ImageResolver', 'parse_verdict', 'clinical_record', 'load_clinical',
+           'pediatric_record', 'load_pediatric', 'rtl_record', 'load_rtl', 'load_source', 'replace_images',
+           'materialize_images', 'stratum', 'check_no_leak', 'split_records', 'dataset_stats', 'stats_table',
+           'plot_class_balance', 'make_dataset']
 
 # %% ../nbs/00_data.ipynb #39f414a0
 import hashlib, io, json, math, os, re, shutil, warnings
@@ -673,7 +674,17 @@ def synthesize(task, n, seed=0, out_dir=None, subtask=None, image_size=64, image
         out.extend(rtl_rewrite_pairs(rewrites, seed))
     return out
 
-# %% ../nbs/00_data.ipynb #0bdf3b40
+# %% ../nbs/00_data.ipynb #5b478ae0
+def contact_sheet(records, root='.', n=8, size=96):
+    "A one-row grid of the first image of the first `n` records, each captioned with its label: a quick look at data."
+    recs = [r for r in records if r.images][:n]
+    sheet = Image.new('RGB', (size * max(1, len(recs)), size + 12), 'white')
+    for i, r in enumerate(recs):
+        sheet.paste(load_image(Path(root) / r.images[0]).resize((size, size), Image.NEAREST), (i * size, 0))
+        ImageDraw.Draw(sheet).text((i * size + 2, size), str(r.label)[:16], fill='black')
+    return sheet
+
+# %% ../nbs/00_data.ipynb #796ab977
 def synthetic_corpus(seed=0, n_per_task=120) -> list:
     "Prompts and targets of synthetic records of every task (and rtl rewrites): the training text for a tiny tokenizer."
     texts = []
@@ -681,7 +692,7 @@ def synthetic_corpus(seed=0, n_per_task=120) -> list:
         for r in synthesize(t, n_per_task, seed=seed, rewrites=n_per_task // 4 if t == 'rtl' else 0): texts += [r.prompt, r.target]
     return texts
 
-# %% ../nbs/00_data.ipynb #5d777f00
+# %% ../nbs/00_data.ipynb #d54b7382
 def _text(t): return {'type': 'text', 'text': t}
 
 def record_messages(record, system=None, instruction=None, with_answer=True) -> list:
@@ -692,7 +703,7 @@ def record_messages(record, system=None, instruction=None, with_answer=True) -> 
     if with_answer: msgs.append({'role': 'assistant', 'content': [_text(record.target)]})
     return msgs
 
-# %% ../nbs/00_data.ipynb #c437cdb4
+# %% ../nbs/00_data.ipynb #43558cb9
 def to_hf_dataset(records, root='.', shape='messages', build_messages=record_messages, keep=()):
     """A `datasets.Dataset` for TRL: `shape='messages'` gives columns `messages`, `images`; `'prompt_completion'` gives
     `prompt` (messages up to the user turn), `completion` (the assistant turn) and `images`. Images are loaded with
@@ -717,7 +728,7 @@ def to_hf_dataset(records, root='.', shape='messages', build_messages=record_mes
     pr.finish(False)
     return datasets.Dataset.from_list(rows)
 
-# %% ../nbs/00_data.ipynb #6b6e9c13
+# %% ../nbs/00_data.ipynb #7e38cd23
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')
 
 class ImageResolver:
@@ -755,7 +766,7 @@ class ImageResolver:
                 if (hit := self._lookup(nm)) is not None: return hit
         return None
 
-# %% ../nbs/00_data.ipynb #94401f2d
+# %% ../nbs/00_data.ipynb #62f2dcec
 def _iter_json_rows(path):
     "Yield `(where, row_or_exception)` from a JSONL file (`file:line`) or a JSON array / `{'annotations': [...]}` file (`file[item]`)."
     path = Path(path)
@@ -788,7 +799,7 @@ def _reason(e, where):
 
 def _intish(x): return int(x) if float(x).is_integer() else round(float(x), 1)
 
-# %% ../nbs/00_data.ipynb #44ae5f77
+# %% ../nbs/00_data.ipynb #48c1f8e1
 MODALITY_ALIASES = {'x_ray': 'xray', 'cxr': 'xray', 'radiograph': 'xray', 'chest_xray': 'xray', 'histopath': 'histopathology',
                     'histology': 'histopathology', 'pathology': 'histopathology', 'mr': 'mri', 'us': 'ultrasound', 'sonography': 'ultrasound'}
 _VERDICT_RE = re.compile(r'^[\W_]*(ERROR|CORRECT)\b[\W_]*(.*)$', re.I | re.S)
@@ -823,7 +834,7 @@ def _clinical_files(path):
     if not files: raise ValueError(f"{path}: no .jsonl or .json scenario files found")
     return files
 
-# %% ../nbs/00_data.ipynb #ec6c0952
+# %% ../nbs/00_data.ipynb #010a4a86
 def clinical_record(row, where, resolver):
     "One seed scenario row -> `Record` (raises `ValueError` naming `where`)."
     _check(isinstance(row, dict), where, f"expected a JSON object, got {type(row).__name__}")
@@ -870,7 +881,7 @@ def load_clinical(path, images_root=None, skip_bad=False) -> RecordList:
                 pr.add(where, row.get('id') if isinstance(row, dict) else None, _reason(e, where))
     return _finish_records(recs, pr, skip_bad)
 
-# %% ../nbs/00_data.ipynb #02f28679
+# %% ../nbs/00_data.ipynb #201e8913
 PEDIATRIC_FOLDERS = {'bone_age': 'bone_age', 'boneage': 'bone_age', 'rop_screening': 'rop', 'rop': 'rop', 'fractures': 'fracture', 'fracture': 'fracture'}
 SUBTASK_ALIASES = {'bone_age': 'bone_age', 'boneage': 'bone_age', 'bone_age_assessment': 'bone_age', 'rop': 'rop', 'rop_screening': 'rop',
                    'retinopathy_of_prematurity': 'rop', 'fracture': 'fracture', 'fractures': 'fracture', 'wrist_fracture': 'fracture'}
@@ -898,7 +909,7 @@ def _flatten(row):
         if isinstance(row.get(k), dict): flat.update(row[k])
     return flat
 
-# %% ../nbs/00_data.ipynb #5395a132
+# %% ../nbs/00_data.ipynb #1bdaa17f
 def _folder_hint(img_ref, subtask=None):
     "Class hints from the image's folder names: fracture type, or ROP zone/stage (`zone_ii_stage1`; `normal_pupil` = zone III stage 0)."
     parts = [_norm_word(p) for p in str(img_ref or '').replace('\\', '/').split('/')[:-1]]
@@ -932,7 +943,7 @@ def _stage(v, where):
     if w not in {'0', '1', '2', '3'}: raise ValueError(f"{where}: unknown ROP stage {v!r}; expected one of {list(ROP_STAGES)}")
     return int(w)
 
-# %% ../nbs/00_data.ipynb #ef83b46b
+# %% ../nbs/00_data.ipynb #54d4ee1b
 def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85):
     """One annotation row -> `Record`. Accepted fields (flat, or nested under `patient`/`radiology`): id: `id`, `image_id`;
     image: `image_path`, `image`, `file_name`, `image_id`; subtask: the folder, else `task`/`subtask`/`study_type`, else
@@ -996,7 +1007,7 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85)
     rid = str(raw_id) if str(raw_id).startswith(st) else f'{st}:{raw_id}'
     return Record(rid, 'pediatric', pediatric_prompt(st, fields), target, images, st, fields, meta).validate(where)
 
-# %% ../nbs/00_data.ipynb #213af9bf
+# %% ../nbs/00_data.ipynb #8736f308
 def load_pediatric(path, images_root=None, skip_bad=False, subtask=None, confidence=0.85) -> RecordList:
     """Pediatric records from a pedirad-custom tree, a PediRad-8K tree, or one annotation file (JSON array, or an object
     with an `annotations` list). Ids become `<subtask>:<id>` so task folders may reuse ids. `subtask` keeps one subtask;
@@ -1018,7 +1029,7 @@ def load_pediatric(path, images_root=None, skip_bad=False, subtask=None, confide
     if not out: raise ValueError(f"{path}: no pediatric records left after filtering (subtask={subtask!r}, {n_other} of other subtasks, {len(out.skipped)} skipped)")
     return out
 
-# %% ../nbs/00_data.ipynb #7f4ec94d
+# %% ../nbs/00_data.ipynb #efa0de4c
 def _chat_text(v, role):
     "Text of a prompt/completion that may be a string or a list of chat messages."
     if isinstance(v, str): return v
@@ -1071,11 +1082,12 @@ def load_rtl(path, images_root=None, skip_bad=False) -> RecordList:
     resolver, pr, recs = ImageResolver([path.parent, path.parent / 'images'], images_root, search=path.parent), Problems('rtl rows'), []
     for where, row in _iter_json_rows(path):
         if isinstance(row, Exception): pr.add(where, None, str(row)); continue
-        try: recs.append((where, rtl_record(row, where, resolver, default_id=f"{path.stem}_{re.search(r'(\d+)\]?$', where).group(1)}")))
+        num = re.search(r'(\d+)\]?$', where).group(1)
+        try: recs.append((where, rtl_record(row, where, resolver, default_id=f"{path.stem}_{num}")))
         except ValueError as e: pr.add(where, row.get('id') if isinstance(row, dict) else None, _reason(e, where))
     return _finish_records(recs, pr, skip_bad)
 
-# %% ../nbs/00_data.ipynb #a824bd1e
+# %% ../nbs/00_data.ipynb #2de62d83
 def _is_record_jsonl(path):
     "True when the first row of a JSONL file is in this package's record format."
     if Path(path).suffix.lower() != '.jsonl' or not Path(path).is_file(): return False
@@ -1089,11 +1101,12 @@ def load_source(task, path, images_root=None, skip_bad=False, subtask=None) -> R
     if not path.exists(): raise ValueError(f"{path}: no such file or directory")
     if _is_record_jsonl(path):
         recs = read_jsonl(path, skip_bad=skip_bad)
-        other = [r.id for r in recs if r.task != task or (subtask and r.subtask != subtask)]
-        if other and not recs.skipped and len(other) == len(recs): raise ValueError(f"{path}: no {task} records (ids {other[:5]} ...)")
         root = images_root or path.parent
         kept = [replace_images(r, [p if Path(p).is_absolute() else str(Path(root) / p) for p in r.images])
                 for r in recs if r.task == task and (not subtask or r.subtask == subtask)]
+        what = f"{task} records" + (f" of subtask {subtask!r}" if subtask else '')
+        if not kept: raise ValueError(f"{path}: no {what} (found tasks {sorted({r.task for r in recs})}, {len(recs.skipped)} bad rows skipped)")
+        if len(kept) < len(recs): warnings.warn(f"{path}: kept the {len(kept)} {what}, left out {len(recs) - len(kept)} of other tasks/subtasks")
         return RecordList(kept, recs.skipped)
     if task == 'clinical': return load_clinical(path, images_root, skip_bad)
     if task == 'pediatric': return load_pediatric(path, images_root, skip_bad, subtask=subtask)
@@ -1103,7 +1116,7 @@ def replace_images(record, images):
     "A copy of `record` with other image paths."
     return Record(**{**record.__dict__, 'images': list(images), 'fields': dict(record.fields), 'metadata': dict(record.metadata)})
 
-# %% ../nbs/00_data.ipynb #634956d2
+# %% ../nbs/00_data.ipynb #3b3f8dd7
 def _safe_name(s): return re.sub(r'[^A-Za-z0-9._-]+', '_', s).strip('._') or 'x'
 
 def materialize_images(records, out, skip_bad=False) -> RecordList:
@@ -1121,7 +1134,7 @@ def materialize_images(records, out, skip_bad=False) -> RecordList:
     done.skipped = list(getattr(records, 'skipped', [])) + pr.finish(skip_bad)
     return done
 
-# %% ../nbs/00_data.ipynb #c867c636
+# %% ../nbs/00_data.ipynb #ec50db6a
 def stratum(record):
     "The stratification key: (subtask, label, modality)."
     return (record.subtask or '', str(record.label), str(record.modality))
@@ -1134,43 +1147,68 @@ def check_no_leak(train, eval):
     if ids: raise ValueError(f"record leak: {len(ids)} id(s) in both splits, e.g. {ids[:5]}")
 
 def split_records(records, eval_frac=0.2, seed=0, n_eval=None):
-    "`(train, eval)`: grouped by `metadata['patient_id']`, stratified by `stratum`, deterministic; record order kept."
+    """`(train, eval)`: grouped by `metadata['patient_id']`, stratified by `stratum`, deterministic; record order kept.
+    Patients are visited in a seeded random order and go to eval when that brings the per-stratum
+    eval counts closer to their targets (`n_eval` or `eval_frac` of each stratum) without passing `n_eval`; small
+    patients then top the eval set up to exactly `n_eval` where the group sizes allow, and swaps of same-size
+    patients between the splits even out what greedy filling left uneven."""
     records = list(records)
     if not records: raise ValueError("split_records: no records to split")
     target = int(n_eval) if n_eval is not None else int(round(eval_frac * len(records)))
     if not 0 < target < len(records): raise ValueError(f"empty split: asked for {target} eval records out of {len(records)}")
     groups = {}
-    for r in records: groups.setdefault(r.patient_id, []).append(r)
-    rng = np.random.default_rng(int(seed))
-    by_stratum = {}
-    for pid in sorted(groups):
-        keys = [stratum(r) for r in groups[pid]]
-        by_stratum.setdefault(max(sorted(set(keys)), key=keys.count), []).append(pid)
-    sizes = {s: sum(len(groups[p]) for p in pids) for s, pids in by_stratum.items()}
-    exact = {s: target * n / len(records) for s, n in sizes.items()}
-    quota = {s: int(math.floor(q)) for s, q in exact.items()}
-    for s in sorted(exact, key=lambda s: (quota[s] - exact[s], s))[:target - sum(quota.values())]: quota[s] += 1
-    chosen, order = set(), []
-    for s in sorted(by_stratum):
-        pids = [by_stratum[s][i] for i in rng.permutation(len(by_stratum[s]))]
-        got = 0
-        for p in pids:
-            if got + len(groups[p]) <= quota[s]: chosen.add(p); got += len(groups[p])
-            else: order.append(p)
-    short = target - sum(len(groups[p]) for p in chosen)
-    for p in sorted(order, key=lambda p: len(groups[p])):
-        if 0 < len(groups[p]) <= short: chosen.add(p); short -= len(groups[p])
+    for r in records: groups.setdefault(r.patient_id, []).append(stratum(r))
+    totals = {}
+    for keys in groups.values():
+        for k in keys: totals[k] = totals.get(k, 0) + 1
+    need = {k: target * n / len(records) for k, n in totals.items()}
+    pids = sorted(groups); pids = [pids[i] for i in np.random.default_rng(int(seed)).permutation(len(pids))]
+    def delta(p):
+        c = {}
+        for k in groups[p]: c[k] = c.get(k, 0) + 1
+        return sum(abs(need[k] - n) - abs(need[k]) for k, n in c.items())
+    def take(p):
+        for k in groups[p]: need[k] -= 1
+        chosen.add(p)
+    chosen, left = set(), target
+    for p in pids:
+        if len(groups[p]) <= left and delta(p) < 0: take(p); left -= len(groups[p])
+    while left > 0:
+        fits = [p for p in pids if p not in chosen and len(groups[p]) <= left]
+        if not fits: break
+        p = min(fits, key=lambda p: (delta(p) / len(groups[p]), -len(groups[p])))
+        take(p); left -= len(groups[p])
+    sig = {p: tuple(sorted((k, groups[p].count(k)) for k in set(groups[p]))) for p in pids}
+    for _ in range(200):  # then swap same-size patients between the splits while that evens the strata out
+        over = {k for k, v in need.items() if v < -0.5}; under = {k for k, v in need.items() if v > 0.5}
+        if not over or not under: break
+        best, ps, qs = (-1e-9, None, None), {}, {}
+        for p in pids:  # patients with the same strata are interchangeable: try one of each kind
+            if p in chosen and over & set(groups[p]): ps.setdefault(sig[p], p)
+            if p not in chosen and under & set(groups[p]): qs.setdefault(sig[p], p)
+        for sp, p in ps.items():
+            for sq, q in qs.items():
+                if len(groups[p]) != len(groups[q]): continue
+                diff = dict(sq)
+                for k, n in sp: diff[k] = diff.get(k, 0) - n
+                gain = sum(abs(need[k] - d) - abs(need[k]) for k, d in diff.items())
+                if gain < best[0]: best = (gain, p, q)
+        if best[1] is None: break
+        _, p, q = best
+        for k in groups[p]: need[k] += 1
+        chosen.discard(p); take(q)
     train = [r for r in records if r.patient_id not in chosen]; ev = [r for r in records if r.patient_id in chosen]
     if not train or not ev: raise ValueError(f"empty split: {len(train)} train / {len(ev)} eval records; patients are too few or too large to split")
     check_no_leak(train, ev)
     return train, ev
 
-# %% ../nbs/00_data.ipynb #ee0ede54
+# %% ../nbs/00_data.ipynb #3412081d
 def _stats_label(r): return f"{r.subtask}/{r.label}" if r.subtask else str(r.label)
 
 def dataset_stats(splits, task=None, skipped=()):
     "Counts per split x label x modality, with patients, image-dependent cases and skipped records: the dataset card."
-    labels = sorted({_stats_label(r) for rs in splits.values() for r in rs})
+    natural = lambda s: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', s)]
+    labels = sorted({_stats_label(r) for rs in splits.values() for r in rs}, key=natural)
     mods = sorted({str(r.modality) for rs in splits.values() for r in rs})
     out = dict(task=task, labels=labels, modalities=mods, splits={})
     for name, rs in splits.items():
@@ -1179,8 +1217,8 @@ def dataset_stats(splits, task=None, skipped=()):
             counts.setdefault(_stats_label(r), {}).setdefault(str(r.modality), 0); counts[_stats_label(r)][str(r.modality)] += 1
         out['splits'][name] = dict(n=len(rs), patients=len({r.patient_id for r in rs}),
                                    image_dependent=sum(bool(r.metadata.get('image_dependent')) for r in rs),
-                                   by_label={l: sum(c.values()) for l, c in sorted(counts.items())},
-                                   counts={l: dict(sorted(c.items())) for l, c in sorted(counts.items())})
+                                   by_label={l: sum(counts[l].values()) for l in labels if l in counts},
+                                   counts={l: dict(sorted(counts[l].items())) for l in labels if l in counts})
     out['skipped'] = dict(count=len(skipped), ids=[s.get('id') if s.get('id') is not None else s.get('where') for s in skipped],
                           items=[dict(s) for s in skipped])
     return out
@@ -1190,7 +1228,7 @@ def stats_table(stats):
     names = list(stats['splits'])
     rows = [(l, m, [stats['splits'][s]['counts'].get(l, {}).get(m, 0) for s in names]) for l in stats['labels'] for m in stats['modalities']]
     rows = [r for r in rows if sum(r[2])]
-    wl = max([5] + [len(r[0]) for r in rows]); wm = max([8] + [len(r[1]) for r in rows]); wc = max([6] + [len(s) for s in names])
+    wl = max([15] + [len(r[0]) for r in rows]); wm = max([8] + [len(r[1]) for r in rows]); wc = max([6] + [len(s) for s in names])
     line = lambda a, b, cs: f"{a:<{wl}}  {b:<{wm}}  " + '  '.join(f"{c:>{wc}}" for c in cs)
     out = [line('label', 'modality', names + ['total'])]
     out += [line(l, m, cs + [sum(cs)]) for l, m, cs in rows]
@@ -1214,7 +1252,7 @@ def plot_class_balance(stats, title=None):
     ax.set_ylabel('share of split'); ax.legend(fontsize=8); ax.set_title(title or f"class balance: {stats.get('task') or ''}")
     return fig
 
-# %% ../nbs/00_data.ipynb #083be899
+# %% ../nbs/00_data.ipynb #fbdb6f10
 def make_dataset(task, out, n_train=None, n_eval=None, seed=0, source=None, images_root=None, skip_bad=False,
                  subtask=None, eval_frac=0.2, image_size=64, verbose=True) -> dict:
     "Build a dataset folder for `task` (synthetic, or from `source`) and return its card (`stats.json`)."

@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['CLINICAL_HEADLINE', 'clinical_reward', 'score_clinical', 'plot_clinical']
 
-# %% ../nbs/05_eval_clinical.ipynb #8d87b76d
+# %% ../nbs/05_eval_clinical.ipynb #ccf578fc
 import math
+from pathlib import Path
 from .data import CLINICAL_MODALITIES, SEVERITIES
 from .eval_rtl import (Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, rate,
                                     register_plot, register_scorer, save_figure)

@@ -8,7 +8,7 @@ __all__ = ['MAX_NEW_TOKENS', 'SCORERS', 'BINARY_METRICS', 'RTL_HEADLINE', 'task_
            'join_predictions', 'Tally', 'nest', 'is_leaf', 'flatten', 'metric_value', 'Scorer', 'register_scorer',
            'register_plot', 'get_scorer', 'score', 'compare_scored', 'compare', 'roc_auc', 'binary_metrics',
            'option_score', 'case_scores', 'new_figure', 'save_figure', 'plot_rates', 'write_report', 'score_files',
-           'claim_labels', 'labels_in_enum', 'score_rtl']
+           'claim_labels', 'labels_in_enum', 'score_rtl', 'load_for_inference', 'evaluate_models']
 
 # %% ../nbs/04_eval_rtl.ipynb #cdab7c6f
 import json, math
@@ -401,7 +401,7 @@ def get_scorer(task: str) -> Scorer:
     if task not in SCORERS: raise ValueError(f'no scorer registered for task {task!r}; known: {sorted(set(SCORERS) | set(_SCORER_MODULES))}')
     return SCORERS[task]
 
-# %% ../nbs/04_eval_rtl.ipynb #76c7b3af
+# %% ../nbs/04_eval_rtl.ipynb #5fbaf611
 def score(task: str, predictions, references, *, missing: str = 'raise', extra: str = 'raise', details: bool = False) -> dict:
     """Metrics of `predictions` against `references` for `task` (see `join_predictions` for the inputs and the
     `missing`/`extra` options). Returns a nested dict: `task`, `n_cases`, the ids of missing/ignored predictions when
@@ -427,10 +427,14 @@ def _get(metrics: dict, path: str):
 
 def compare_scored(task: str, metrics_a: dict, metrics_b: dict, names=('a', 'b'), metrics=None) -> dict:
     """Paired comparison of two `score(..., details=True)` results on the same references: per metric path (default:
-    the task's headline), `value_a`, `value_b`, `delta = value_b - value_a`, and for per-unit rates the exact McNemar
-    test (`b` = units only A got right, `c` = units only B got right, `n_paired`, `p_value`)."""
-    paths = list(metrics or get_scorer(task).headline)
+    the task's headline metrics, then every other rate with per-unit outcomes in both), `value_a`, `value_b`,
+    `delta = value_b - value_a`, and for per-unit rates the exact McNemar test (`b` = units only A got right, `c` =
+    units only B got right, `n_paired`, `p_value`). Metrics without per-unit outcomes get `test: None`."""
     oa, ob = metrics_a.get('_details', {}).get('outcomes', {}), metrics_b.get('_details', {}).get('outcomes', {})
+    if metrics is None:
+        paths = list(get_scorer(task).headline)
+        paths += [p for p in flatten(metrics_a) if p in oa and p in ob and p not in paths]
+    else: paths = list(metrics)
     rows = {}
     for p in paths:
         va, vb = metric_value(_get(metrics_a, p)), metric_value(_get(metrics_b, p))
@@ -708,12 +712,12 @@ def labels_in_enum(value) -> bool:
     alignments = value.get('alignments') if isinstance(value, dict) else None
     return isinstance(alignments, list) and all(isinstance(a, dict) and a.get('label') in RTL_LABELS for a in alignments)
 
-# %% ../nbs/04_eval_rtl.ipynb #cd229f32
+# %% ../nbs/04_eval_rtl.ipynb #287f9b1c
 RTL_HEADLINE = ('json_schema_valid_rate', 'schema_repair_needed_rate', 'invalid_rate', 'label_value_valid_rate', 'label_accuracy', 'overconfidence_rate')
 
 @register_scorer('rtl', headline=RTL_HEADLINE, labels={
     'json_schema_valid_rate': 'JSON schema valid rate', 'schema_repair_needed_rate': 'Schema repair needed rate ↓',
-    'invalid_rate': 'Invalid rate ↓', 'label_value_valid_rate': 'Label value valid rate', 'label_accuracy': 'Label accuracy (all claims)',
+    'invalid_rate': 'Invalid rate ↓', 'label_value_valid_rate': 'Label value valid rate', 'label_accuracy': 'Label accuracy, all claims',
     'overconfidence_rate': 'Overconfidence rate ↓'}, notes=(
     'Same five rows as the seed RTL model card (JSON Schema Valid Rate, Overconfidence Rate, Label Value Valid Rate, '
     'Label Accuracy, Schema Repair Needed Rate) plus the invalid rate; unlike the card, label accuracy counts every '
@@ -764,3 +768,35 @@ def score_rtl(cases: list[Case]) -> dict:
     out.update({f'per_label_accuracy.{lab}': t.rate(f'per_label_accuracy.{lab}') for lab in RTL_LABELS})
     out['_details'] = {'outcomes': t.outcomes}
     return out
+
+# %% ../nbs/04_eval_rtl.ipynb #4a9fef43
+def load_for_inference(model_id='tiny', adapter=None, quantization=None):
+    "Model + processor for generation: a base (`tiny`, a Hub id or a folder such as a merged model), optionally + adapter."
+    from medgemma_lora.prompts import load_processor
+    from medgemma_lora.train import load_model
+    model = load_model(model_id, quantization=quantization)
+    processor = load_processor(str(adapter) if adapter and (Path(adapter)/'tokenizer.json').exists() else model_id)
+    if adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(adapter)).eval()
+    return model, processor
+
+def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, split: str = 'eval.jsonl') -> dict:
+    """Generate with every model in `runs` ({name: {'model': id, 'adapter': dir or None}}) on `data_dir/split`,
+    save `out/predictions_<name>.jsonl`, and write one report comparing the first run (A) with the last (B)."""
+    import time
+    data_dir, out = Path(data_dir), Path(out)
+    refs = read_jsonl(data_dir/split)
+    paths, timing = {}, {}
+    for name, spec in runs.items():
+        model, processor = load_for_inference(spec.get('model', 'tiny'), spec.get('adapter'), spec.get('quantization'))
+        t0 = time.time()
+        rows = predict(model, processor, refs, data_dir, batch_size=batch_size)
+        timing[name] = round(len(rows) / (time.time() - t0), 3)
+        paths[name] = write_predictions(rows, out/f'predictions_{name}.jsonl')
+        del model
+    names = list(runs)
+    metrics = score_files(task, paths[names[-1]], data_dir/split, out/'metrics.json',
+                          compare=paths[names[0]] if len(names) > 1 else None, names=names if len(names) > 1 else names[-1:])
+    metrics['cases_per_second'] = timing
+    return metrics
