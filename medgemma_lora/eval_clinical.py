@@ -5,12 +5,11 @@
 # %% auto #0
 __all__ = ['CLINICAL_HEADLINE', 'clinical_reward', 'score_clinical', 'plot_clinical']
 
-# %% ../nbs/05_eval_clinical.ipynb #ccf578fc
+# %% ../nbs/05_eval_clinical.ipynb #d15b2503
 import math
 from pathlib import Path
 from .data import CLINICAL_MODALITIES, SEVERITIES
-from .eval_rtl import (Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, rate,
-                                    register_plot, register_scorer, save_figure)
+from .eval_rtl import Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, register_plot, register_scorer, save_figure
 
 # %% ../nbs/05_eval_clinical.ipynb #65c4a0f2
 def clinical_reward(prediction, ground_truth, scenario) -> float:

@@ -6,12 +6,11 @@
 __all__ = ['ROP_FINDINGS', 'PEDIATRIC_HEADLINE', 'bone_age_metrics', 'score_pediatric', 'plot_bland_altman',
            'plot_fracture_confusion', 'plot_pediatric']
 
-# %% ../nbs/06_eval_pediatric.ipynb #fc01d18b
+# %% ../nbs/06_eval_pediatric.ipynb #43dfbb95
 import math
 from pathlib import Path
 from .data import FRACTURE_TYPES, PEDIATRIC_SUBTASKS
-from .eval_rtl import (Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, rate,
-                                    register_plot, register_scorer, save_figure)
+from .eval_rtl import Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, register_plot, register_scorer, save_figure
 
 # %% ../nbs/06_eval_pediatric.ipynb #91c55fb7
 def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
@@ -133,7 +132,7 @@ def score_pediatric(cases: list[Case]) -> dict:
     out['_details'] = details
     return out
 
-# %% ../nbs/06_eval_pediatric.ipynb #70c14879
+# %% ../nbs/06_eval_pediatric.ipynb #6330a149
 def plot_bland_altman(runs: dict, path) -> Path | None:
     "Bland–Altman plot, one panel per run: (answer − truth) against their mean, with bias and bias ± 1.96 sd."
     runs = {k: m['_details']['bone_age'] for k, m in runs.items() if m.get('_details', {}).get('bone_age', {}).get('pred')}
@@ -160,9 +159,10 @@ def plot_fracture_confusion(runs: dict, path) -> Path | None:
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
     for ax, (name, c) in zip(axes, runs.items()):
         grid = [[c['tp'], c['fn'], c['invalid_pos']], [c['fp'], c['tn'], c['invalid_neg']]]
-        ax.imshow(grid, cmap='Blues')
+        ax.imshow(grid, cmap='Blues', vmin=0)
+        top = max(max(row) for row in grid)
         for i, row in enumerate(grid):
-            for j, v in enumerate(row): ax.text(j, i, str(v), ha='center', va='center', fontsize=11)
+            for j, v in enumerate(row): ax.text(j, i, str(v), ha='center', va='center', fontsize=11, color='white' if v > top / 2 else 'black')
         ax.set_xticks(range(3), ['fracture', 'none', 'invalid']); ax.set_yticks(range(2), ['fracture', 'none'])
         ax.set_xlabel('answer'); ax.set_ylabel('truth'); ax.set_title(name, fontsize=10)
     return save_figure(fig, path)

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['SCHEMAS', 'SYSTEM_PROMPTS', 'MAX_ANSWER_CHARS', 'MAX_NESTING', 'NEGATION_WINDOW', 'OVERCONFIDENT_CONFIDENCE', 'TINY',
-           'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE', 'TINY_MM_TOKENS', 'TINY_VOCAB', 'answer_kind',
-           'schema_for', 'validate_answer', 'system_prompt', 'schema_shape', 'instruction', 'chat_messages',
-           'ParsedAnswer', 'parse_answer', 'overconfident_phrases', 'is_overconfident', 'cache_root',
-           'gemma3_chat_template', 'tiny_corpus', 'build_tiny_processor', 'tiny_processor_dir', 'hf_token',
-           'gated_help', 'load_processor', 'render']
+           'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE', 'TINY_MM_TOKENS', 'TINY_VOCAB',
+           'KAGGLE_MEDGEMMA_GLOB', 'MEDGEMMA_HUB_ID', 'answer_kind', 'schema_for', 'validate_answer', 'system_prompt',
+           'schema_shape', 'instruction', 'chat_messages', 'ParsedAnswer', 'parse_answer', 'overconfident_phrases',
+           'is_overconfident', 'cache_root', 'gemma3_chat_template', 'tiny_corpus', 'build_tiny_processor',
+           'tiny_processor_dir', 'hf_token', 'gated_help', 'load_processor', 'render', 'detect_environment',
+           'default_model_id']
 
 # %% ../nbs/01_prompts.ipynb #74fbc7fd
 import json, math, re
@@ -445,3 +446,26 @@ def render(processor, record, with_answer: bool = False) -> str:
     "The chat-template text of `record`: the prompt ready for generation, or (`with_answer`) the full training example."
     return processor.apply_chat_template(chat_messages(record, with_answer=with_answer),
                                          add_generation_prompt=not with_answer, tokenize=False)
+
+# %% ../nbs/01_prompts.ipynb #ad9df4a9
+import glob, sys
+
+#: Where Kaggle mounts MedGemma when a kernel lists it in `model_sources` (`google/medgemma/transformers/medgemma-4b-it/N`).
+KAGGLE_MEDGEMMA_GLOB = '/kaggle/input/medgemma/transformers/medgemma-4b-it/*'
+MEDGEMMA_HUB_ID = 'google/medgemma-4b-it'
+
+def detect_environment() -> dict:
+    "Platform (kaggle / colab / local), GPU name and whether it supports bf16."
+    import torch
+    platform = ('kaggle' if os.environ.get('KAGGLE_KERNEL_RUN_TYPE') or Path('/kaggle/working').is_dir()
+                else 'colab' if 'google.colab' in sys.modules or os.environ.get('COLAB_RELEASE_TAG') else 'local')
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return dict(platform=platform, gpu=gpu, bf16=bool(gpu) and torch.cuda.is_bf16_supported(),
+                output_dir='/kaggle/working' if platform == 'kaggle' else 'runs')
+
+def default_model_id(env: dict | None = None) -> str:
+    "MedGemma from the Kaggle mount or the Hub when a GPU is present, else the embedded `tiny` model."
+    env = env or detect_environment()
+    if not env.get('gpu'): return TINY
+    mounted = sorted(glob.glob(KAGGLE_MEDGEMMA_GLOB), key=lambda p: int(Path(p).name) if Path(p).name.isdigit() else -1)
+    return mounted[-1] if mounted else MEDGEMMA_HUB_ID
