@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['MAX_NEW_TOKENS', 'SCORERS', 'BINARY_METRICS', 'RTL_HEADLINE', 'TINY_TRAINING', 'task_key', 'choice_fields',
-           'option_probs', 'predict', 'write_predictions', 'wilson_ci', 'rate', 'mean_ci', 'mcnemar_exact',
-           'read_predictions', 'Case', 'join_predictions', 'Tally', 'nest', 'is_leaf', 'flatten', 'metric_value',
-           'Scorer', 'register_scorer', 'register_plot', 'get_scorer', 'score', 'compare_scored', 'compare', 'roc_auc',
-           'binary_metrics', 'option_score', 'case_scores', 'new_figure', 'save_figure', 'plot_rates', 'write_report',
-           'score_files', 'claim_labels', 'labels_in_enum', 'score_rtl', 'load_for_inference', 'evaluate_models',
-           'tiny_base_vs_adapter']
+           'option_probs', 'predict', 'write_predictions', 'json_schema_logits_processor', 'wilson_ci', 'rate',
+           'mean_ci', 'mcnemar_exact', 'read_predictions', 'Case', 'join_predictions', 'Tally', 'nest', 'is_leaf',
+           'flatten', 'metric_value', 'Scorer', 'register_scorer', 'register_plot', 'get_scorer', 'score',
+           'compare_scored', 'compare', 'roc_auc', 'binary_metrics', 'option_score', 'case_scores', 'new_figure',
+           'save_figure', 'plot_rates', 'write_report', 'score_files', 'claim_labels', 'labels_in_enum', 'score_rtl',
+           'load_for_inference', 'evaluate_models', 'tiny_base_vs_adapter']
 
 # %% ../nbs/04_eval_rtl.ipynb #cdab7c6f
 import json, math
@@ -133,7 +133,23 @@ def write_predictions(rows, path):
         for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
     return path
 
-# %% ../nbs/04_eval_rtl.ipynb #421d5ed3
+# %% ../nbs/04_eval_rtl.ipynb #a61445b3
+def json_schema_logits_processor(processor, records):
+    "A transformers `LogitsProcessorList` that keeps generation inside the records' JSON Schema (xgrammar), or None."
+    from transformers import LogitsProcessorList
+    try: import xgrammar as xgr
+    except ImportError: raise ValueError('constrained decoding needs xgrammar: pip install xgrammar') from None
+    keys = {task_key(r) for r in records}
+    if len(keys) != 1: raise ValueError(f'constrained decoding needs one schema per batch, got {sorted(keys)}')
+    r = records[0]
+    if r.task == 'clinical': return None
+    tok = processor.tokenizer
+    stops = [i for i in tok.convert_tokens_to_ids(['<eos>', '<end_of_turn>']) if i is not None and i != tok.unk_token_id]
+    info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok), stop_token_ids=stops)
+    grammar = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(schema_for(r.task, r.subtask)), any_whitespace=False)
+    return LogitsProcessorList([xgr.contrib.hf.LogitsProcessor(grammar)])
+
+# %% ../nbs/04_eval_rtl.ipynb #9c42e390
 import importlib, json, math, shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -142,7 +158,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Callable
 
-# %% ../nbs/04_eval_rtl.ipynb #2c43bc2f
+# %% ../nbs/04_eval_rtl.ipynb #028e30d7
 def _check_counts(k, n):
     "k and n must be whole numbers with 0 <= k <= n (bools and floats are refused: they hide bugs)."
     for name, x in (('k', k), ('n', n)):
@@ -175,7 +191,7 @@ def rate(k, n) -> dict:
     lo, hi = wilson_ci(k, n)
     return {'value': k / n if n else None, 'n': n, 'ci95': [lo, hi]}
 
-# %% ../nbs/04_eval_rtl.ipynb #8f0310ed
+# %% ../nbs/04_eval_rtl.ipynb #ed8d02fa
 def mean_ci(values) -> dict:
     """The mean of `values` as `{'value', 'n', 'ci95', 'stat': 'mean'}` with the 95% Student-t interval
     `mean ± t(0.975, n-1)·sd/√n` (sd with n-1 in the denominator); `stat` tells reports it is not a proportion.
@@ -191,7 +207,7 @@ def mean_ci(values) -> dict:
     h = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return {'value': m, 'n': n, 'ci95': [m - h, m + h], 'stat': 'mean'}
 
-# %% ../nbs/04_eval_rtl.ipynb #e62cf152
+# %% ../nbs/04_eval_rtl.ipynb #a2d3c5e7
 def mcnemar_exact(correct_a, correct_b) -> dict:
     """Exact two-sided McNemar test on paired booleans. `b` = #(a true, b false), `c` = #(a false, b true);
     under H0 the b discordant outcomes are Binomial(b + c, 1/2), and `p_value = min(1, 2·P(X <= min(b, c)))`
@@ -207,7 +223,7 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     tail = Fraction(sum(math.comb(m, i) for i in range(min(b, c) + 1)), 2 ** m)
     return {'b': b, 'c': c, 'n': len(a), 'p_value': float(min(Fraction(1), 2 * tail))}
 
-# %% ../nbs/04_eval_rtl.ipynb #34c5b700
+# %% ../nbs/04_eval_rtl.ipynb #6ce1dd60
 from .data import Record, read_jsonl
 from .prompts import ParsedAnswer, parse_answer
 
@@ -254,7 +270,7 @@ def read_predictions(path) -> list[dict]:
     _check_unique(rows, wheres, str(path))
     return rows
 
-# %% ../nbs/04_eval_rtl.ipynb #d40fecaf
+# %% ../nbs/04_eval_rtl.ipynb #8e06a325
 @dataclass
 class Case:
     "One reference record with the model's raw `output` (`None`: no prediction) and its optional `option_probs`."
@@ -329,7 +345,7 @@ def join_predictions(predictions, references, task: str | None = None, *, missin
     cases = [Case(r, by_id[r.id]['output'], by_id[r.id].get('option_probs')) if r.id in by_id else Case(r, None) for r in refs]
     return cases, unknown
 
-# %% ../nbs/04_eval_rtl.ipynb #0d7fbeac
+# %% ../nbs/04_eval_rtl.ipynb #53a44da6
 class Tally:
     "Per-unit boolean outcomes per metric: `add(metric, unit, ok)`, then `rate(metric)` and `outcomes` for paired tests."
     def __init__(self): self.outcomes: dict[str, dict[str, bool]] = {}
@@ -370,7 +386,7 @@ def metric_value(x):
     if isinstance(x, dict): x = x.get('value')
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
-# %% ../nbs/04_eval_rtl.ipynb #9847969e
+# %% ../nbs/04_eval_rtl.ipynb #c3a68b89
 @dataclass
 class Scorer:
     "A task's scorer: `fn(cases) -> flat metrics`, headline metric paths, display labels, report notes, plot function."
@@ -404,7 +420,7 @@ def get_scorer(task: str) -> Scorer:
     if task not in SCORERS: raise ValueError(f'no scorer registered for task {task!r}; known: {sorted(set(SCORERS) | set(_SCORER_MODULES))}')
     return SCORERS[task]
 
-# %% ../nbs/04_eval_rtl.ipynb #5fbaf611
+# %% ../nbs/04_eval_rtl.ipynb #149829d0
 def score(task: str, predictions, references, *, missing: str = 'raise', extra: str = 'raise', details: bool = False) -> dict:
     """Metrics of `predictions` against `references` for `task` (see `join_predictions` for the inputs and the
     `missing`/`extra` options). Returns a nested dict: `task`, `n_cases`, the ids of missing/ignored predictions when
@@ -459,7 +475,7 @@ def compare(task: str, predictions_a, predictions_b, references, *, names=('a', 
     mb = score(task, predictions_b, references, missing=missing, extra=extra, details=True)
     return compare_scored(task, ma, mb, names, metrics)
 
-# %% ../nbs/04_eval_rtl.ipynb #785366c9
+# %% ../nbs/04_eval_rtl.ipynb #542d819f
 BINARY_METRICS = ('accuracy', 'sensitivity', 'specificity', 'false_alarm_rate', 'precision', 'f1', 'invalid_rate', 'auc', 'confusion')
 
 def roc_auc(truth, scores) -> dict:
@@ -521,7 +537,7 @@ def binary_metrics(ids, truth, pred, scores=None, *, names: dict | None = None, 
         else: out[name] = allm[k]
     return out
 
-# %% ../nbs/04_eval_rtl.ipynb #83896b04
+# %% ../nbs/04_eval_rtl.ipynb #5373206d
 def option_score(option_probs: dict | None, field: str, positive) -> float | None:
     """P(positive) for `field` from a row's `option_probs`: the summed probability of the `positive` options divided by
     the summed probability of all listed options (the model's mass outside the options is ignored). Option keys match
@@ -545,7 +561,7 @@ def case_scores(cases, field: str, positive, answers) -> tuple[list[float], dict
         else: scores.append(0.5); src['invalid'] += 1
     return scores, src
 
-# %% ../nbs/04_eval_rtl.ipynb #b0fcb1f5
+# %% ../nbs/04_eval_rtl.ipynb #686ed814
 def new_figure(width: float = 6.4, height: float = 4.0):
     "A matplotlib `Figure` on the Agg canvas, independent of pyplot and of any notebook backend."
     from matplotlib.figure import Figure
@@ -583,7 +599,7 @@ def plot_rates(metrics_by_name: dict, paths, labels: dict, path):
     ax.legend(fontsize=8, loc='lower right')
     return save_figure(fig, path)
 
-# %% ../nbs/04_eval_rtl.ipynb #3801f4ef
+# %% ../nbs/04_eval_rtl.ipynb #8fcb3008
 def _fmt(leaf) -> str:
     "A metric leaf as a Markdown table cell: rates in %, means/scores as numbers, each with interval and n."
     if leaf is None: return '—'
@@ -676,7 +692,7 @@ def write_report(out_dir, metrics_by_name: dict, title: str = 'Evaluation report
     mpath.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + '\n', encoding='utf-8')
     return {'report': report, 'metrics': mpath, 'plots': written}
 
-# %% ../nbs/04_eval_rtl.ipynb #cdd0d8c8
+# %% ../nbs/04_eval_rtl.ipynb #bb39954c
 def score_files(task: str, predictions, references, out, compare=None, *, missing: str = 'raise', extra: str = 'raise',
                 title: str | None = None, names=None) -> dict:
     """Score the predictions JSONL file `predictions` against the references JSONL `references` for `task`, and write
@@ -697,11 +713,11 @@ def score_files(task: str, predictions, references, out, compare=None, *, missin
     paths = write_report(out_dir, runs, title, task=task, comparison=comparison, metrics_file=mfile)
     return json.loads(paths['metrics'].read_text(encoding='utf-8'))
 
-# %% ../nbs/04_eval_rtl.ipynb #5ff95efb
+# %% ../nbs/04_eval_rtl.ipynb #1247b5eb
 from .data import RTL_LABELS
 from .prompts import is_overconfident
 
-# %% ../nbs/04_eval_rtl.ipynb #e66baa64
+# %% ../nbs/04_eval_rtl.ipynb #1af879cc
 def claim_labels(value) -> dict:
     "`{claim_id: label}` of an rtl answer value, first alignment per claim_id winning; {} for anything else."
     alignments = value.get('alignments') if isinstance(value, dict) else None
@@ -715,7 +731,7 @@ def labels_in_enum(value) -> bool:
     alignments = value.get('alignments') if isinstance(value, dict) else None
     return isinstance(alignments, list) and all(isinstance(a, dict) and a.get('label') in RTL_LABELS for a in alignments)
 
-# %% ../nbs/04_eval_rtl.ipynb #287f9b1c
+# %% ../nbs/04_eval_rtl.ipynb #efd3721c
 RTL_HEADLINE = ('json_schema_valid_rate', 'schema_repair_needed_rate', 'invalid_rate', 'label_value_valid_rate', 'label_accuracy', 'overconfidence_rate')
 
 @register_scorer('rtl', headline=RTL_HEADLINE, labels={
@@ -772,7 +788,7 @@ def score_rtl(cases: list[Case]) -> dict:
     out['_details'] = {'outcomes': t.outcomes}
     return out
 
-# %% ../nbs/04_eval_rtl.ipynb #4a9fef43
+# %% ../nbs/04_eval_rtl.ipynb #22a6ebb9
 def load_for_inference(model_id='tiny', adapter=None, quantization=None):
     "Model + processor for generation: a base (`tiny`, a Hub id or a folder such as a merged model), optionally + adapter."
     from medgemma_lora.prompts import load_processor
@@ -804,7 +820,7 @@ def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, s
     metrics['cases_per_second'] = timing
     return metrics
 
-# %% ../nbs/04_eval_rtl.ipynb #a0f561fa
+# %% ../nbs/04_eval_rtl.ipynb #27f596d9
 #: Training overrides for the random `tiny` model (the seed presets are for a pretrained MedGemma).
 TINY_TRAINING = dict(r=16, alpha=32, targets=('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'),
                      lr=3e-3, max_steps=300, batch_size=8, grad_accum=1, save_steps=100, logging_steps=25)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCHEMAS', 'SYSTEM_PROMPTS', 'MAX_ANSWER_CHARS', 'MAX_NESTING', 'NEGATION_WINDOW', 'OVERCONFIDENT_CONFIDENCE', 'TINY',
-           'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE', 'TINY_MM_TOKENS', 'TINY_VOCAB',
+           'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE', 'TINY_MM_TOKENS', 'TINY_VOCAB', 'TINY_BUILD',
            'KAGGLE_MEDGEMMA_GLOB', 'MEDGEMMA_HUB_ID', 'answer_kind', 'schema_for', 'validate_answer', 'system_prompt',
            'schema_shape', 'instruction', 'chat_messages', 'ParsedAnswer', 'parse_answer', 'overconfident_phrases',
            'is_overconfident', 'cache_root', 'gemma3_chat_template', 'tiny_corpus', 'build_tiny_processor',
@@ -323,7 +323,7 @@ def is_overconfident(task: str, text, value=None) -> bool:
                 and c >= OVERCONFIDENT_CONFIDENCE and a.get('label') != 'supported'): return True
     return False
 
-# %% ../nbs/01_prompts.ipynb #222b0a58
+# %% ../nbs/01_prompts.ipynb #2bc3d22f
 import hashlib, json, os, shutil, tempfile
 from importlib import resources
 from pathlib import Path
@@ -336,6 +336,8 @@ GEMMA3_SPECIAL_TOKENS = ('<pad>', '<eos>', '<bos>', '<unk>', '<mask>', '<start_o
 #: Sizes of the tiny processor: images are `TINY_IMAGE_SIZE` px squares seen as `TINY_MM_TOKENS` soft tokens
 #: (a perfect square: the projector pools the (image_size/patch_size)² patches down to a √tokens grid).
 TINY_IMAGE_SIZE, TINY_PATCH_SIZE, TINY_MM_TOKENS, TINY_VOCAB = 64, 8, 16, 2048
+#: Bumped whenever the way the tiny processor or model is built changes (part of the cache key).
+TINY_BUILD = 2
 
 def cache_root() -> Path:
     "Where built artefacts (the tiny processor and model) live: `$MEDGEMMA_LORA_CACHE` or `~/.cache/medgemma_lora`."
@@ -355,7 +357,7 @@ def tiny_corpus(seed: int = 0) -> list[str]:
             texts += [system_prompt(task, sub), instruction(task, sub)]
     return texts
 
-# %% ../nbs/01_prompts.ipynb #e24c03d5
+# %% ../nbs/01_prompts.ipynb #d8f8e6e0
 def _train_tiny_tokenizer(texts, vocab_size=TINY_VOCAB):
     "Train a Gemma-style BPE (spaces as ▁, byte fallback, `<bos>` prepended) with the Gemma 3 special tokens first."
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -363,10 +365,17 @@ def _train_tiny_tokenizer(texts, vocab_size=TINY_VOCAB):
     tok.normalizer = normalizers.Replace(' ', '▁')
     tok.pre_tokenizer = pre_tokenizers.Split(pattern='▁', behavior='merged_with_next')
     tok.decoder = decoders.Sequence([decoders.Replace('▁', ' '), decoders.ByteFallback(), decoders.Fuse()])
-    byte_tokens = [f'<0x{i:02X}>' for i in range(256)]
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  special_tokens=list(GEMMA3_SPECIAL_TOKENS) + byte_tokens)
+                                  special_tokens=list(GEMMA3_SPECIAL_TOKENS))
     tok.train_from_iterator(texts, trainer)
+    # Byte-fallback pieces <0x00>..<0xFF> are ordinary vocabulary entries (as in Gemma's tokenizer), not special tokens:
+    # `skip_special_tokens=True` must never drop a character the model wrote.
+    spec = json.loads(tok.to_str())
+    learned = [t for t, _ in sorted(spec['model']['vocab'].items(), key=lambda kv: kv[1]) if t not in GEMMA3_SPECIAL_TOKENS]
+    vocab = {t: i for i, t in enumerate(GEMMA3_SPECIAL_TOKENS)}
+    for t in [f'<0x{i:02X}>' for i in range(256)] + learned: vocab.setdefault(t, len(vocab))
+    spec['model']['vocab'] = vocab
+    tok = Tokenizer.from_str(json.dumps(spec))
     bos = GEMMA3_SPECIAL_TOKENS.index('<bos>')
     tok.post_processor = processors.TemplateProcessing(single='<bos> $A', pair='<bos> $A <bos> $B', special_tokens=[('<bos>', bos)])
     return tok
@@ -387,7 +396,7 @@ def build_tiny_processor(path, seed: int = 0):
     proc.save_pretrained(str(path))
     return proc
 
-# %% ../nbs/01_prompts.ipynb #bbe7b0c1
+# %% ../nbs/01_prompts.ipynb #a587b703
 def _fingerprint(*parts) -> str:
     "A short stable hash of JSON-serialisable parts (used to key caches)."
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -409,7 +418,7 @@ def _build_cached(kind: str, key: str, build) -> Path:
 def tiny_processor_dir(seed: int = 0) -> Path:
     "The cached folder of the tiny processor for `seed`, built on first use (about a second)."
     import tokenizers, transformers
-    key = _fingerprint('processor', seed, TINY_IMAGE_SIZE, TINY_MM_TOKENS, TINY_VOCAB, tiny_corpus(seed),
+    key = _fingerprint('processor', TINY_BUILD, seed, TINY_IMAGE_SIZE, TINY_MM_TOKENS, TINY_VOCAB, tiny_corpus(seed),
                        gemma3_chat_template(), transformers.__version__, tokenizers.__version__)
     return _build_cached('tiny-processor', key, lambda p: build_tiny_processor(p, seed))
 
