@@ -1,0 +1,96 @@
+"""The command line end to end, and the Kaggle kernel folders, as a user meets them."""
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+from medgemma_lora.cli import kaggle_push, main, validate_kernel_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_console_script_is_installed():
+    out = subprocess.run(['medgemma-lora', '--help'], capture_output=True, text=True, check=True).stdout
+    for cmd in ('data', 'train', 'merge', 'predict', 'score', 'run', 'kaggle'): assert cmd in out
+
+
+def test_run_end_to_end_small(tmp_path, capsys):
+    """`medgemma-lora run` on the tiny model, shrunk: every artefact lands under one folder and the table prints."""
+    out = tmp_path/'run'
+    main(['run', 'clinical', '--out', str(out), '--n-train', '32', '--n-eval', '8', '--max-steps', '10'])
+    printed = capsys.readouterr().out
+    assert '| Metric | base | merged |' in printed and f'Everything is in {out}/' in printed
+    for f in ('data/train.jsonl', 'data/eval.jsonl', 'data/stats.json', 'adapter/adapter_model.safetensors',
+              'adapter/loss_curve.png', 'merged/model.safetensors', 'merged/README.md', 'predictions_base.jsonl',
+              'predictions_merged.jsonl', 'metrics.json', 'report.md', 'rates.png'):
+        assert (out/f).is_file(), f
+    metrics = json.loads((out/'metrics.json').read_text())
+    assert set(metrics['runs']) == {'base', 'merged'} and metrics['runs']['merged']['n_cases'] == 8
+    assert len((out/'predictions_merged.jsonl').read_text().splitlines()) == 8
+
+
+def test_predict_and_score_cli(tmp_path, capsys):
+    main(['data', 'pediatric', '--out', str(tmp_path/'d'), '--n-train', '6', '--n-eval', '9'])
+    main(['predict', '--model', 'tiny', '--data', str(tmp_path/'d'/'eval.jsonl'), '--out', str(tmp_path/'p.jsonl'), '--batch-size', '4'])
+    assert 'wrote 9 predictions' in capsys.readouterr().out
+    rows = [json.loads(l) for l in (tmp_path/'p.jsonl').read_text().splitlines()]
+    refs = {json.loads(l)['id']: json.loads(l) for l in (tmp_path/'d'/'eval.jsonl').read_text().splitlines()}
+    assert len(rows) == 9
+    for r in rows:  # ROP and fracture answers have choice fields, bone age (a number) has none
+        assert ('option_probs' in r) == (refs[r['id']]['subtask'] in ('rop', 'fracture')), r
+    assert any('option_probs' in r for r in rows)
+    for r in rows:
+        for field, probs in r.get('option_probs', {}).items():
+            assert abs(sum(probs.values()) - 1) < 1e-5, (field, probs)
+    main(['score', 'pediatric', '--predictions', str(tmp_path/'p.jsonl'), '--references', str(tmp_path/'d'/'eval.jsonl'),
+          '--out', str(tmp_path/'m'/'metrics.json')])
+    assert (tmp_path/'m'/'report.md').is_file() and (tmp_path/'m'/'metrics.json').is_file()
+
+
+def test_score_cli_bad_input_is_a_clear_error(tmp_path, capsys):
+    main(['data', 'clinical', '--out', str(tmp_path/'d'), '--n-train', '4', '--n-eval', '4'])
+    (tmp_path/'p.jsonl').write_text('{"id": "x", "output": "ERROR"}\nnot json\n')
+    with pytest.raises(SystemExit) as e:
+        main(['score', 'clinical', '--predictions', str(tmp_path/'p.jsonl'), '--references', str(tmp_path/'d'/'eval.jsonl'), '--out', str(tmp_path/'m.json')])
+    assert e.value.code == 2
+    assert 'p.jsonl:2' in capsys.readouterr().err
+
+
+def test_kaggle_folders_valid_offline(capsys):
+    ids = kaggle_push(ROOT/'kaggle', dry_run=True)
+    nbs = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
+    assert len(ids) == len(nbs) and 'nothing pushed' in capsys.readouterr().out
+    for nb in nbs:
+        meta = json.loads((ROOT/'kaggle'/nb/'kernel-metadata.json').read_text())
+        assert (ROOT/'kaggle'/nb/meta['code_file']).resolve() == (ROOT/'nbs'/f'{nb}.ipynb').resolve()
+        if meta['enable_gpu']: assert meta['machine_shape'] == 'NvidiaTeslaT4' and meta['model_sources']
+
+
+@pytest.mark.parametrize('field,value,msg', [('id', 'medgemma-lora/Bad_Slug', 'slug'), ('title', 'abc', 'at least 5'),
+                                             ('code_file', '../../nbs/nope.ipynb', 'does not exist'),
+                                             ('model_sources', ['google/medgemma'], 'model source'),
+                                             ('kernel_type', 'app', 'kernel_type')])
+def test_kaggle_validation_fails_on_a_broken_folder(tmp_path, field, value, msg):
+    bad = tmp_path/'kaggle'/'02_train_qlora'
+    shutil.copytree(ROOT/'kaggle'/'02_train_qlora', bad)
+    shutil.copytree(ROOT/'nbs', tmp_path/'nbs')
+    meta = json.loads((bad/'kernel-metadata.json').read_text()); meta[field] = value
+    (bad/'kernel-metadata.json').write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=msg): validate_kernel_folder(bad)
+    with pytest.raises(ValueError, match='02_train_qlora'): kaggle_push(tmp_path/'kaggle', dry_run=True)
+
+
+def test_kaggle_validation_rejects_non_python3_kernelspec(tmp_path):
+    shutil.copytree(ROOT/'kaggle'/'00_data', tmp_path/'kaggle'/'00_data')
+    (tmp_path/'nbs').mkdir()
+    nb = json.loads((ROOT/'nbs'/'00_data.ipynb').read_text()); nb['metadata']['kernelspec']['name'] = 'ir'
+    (tmp_path/'nbs'/'00_data.ipynb').write_text(json.dumps(nb))
+    with pytest.raises(ValueError, match='python3'): validate_kernel_folder(tmp_path/'kaggle'/'00_data')
+
+
+def test_readme_and_index_notebook_in_step():
+    nb = json.loads((ROOT/'nbs'/'index.ipynb').read_text())
+    md = '\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown')
+    readme = (ROOT/'README.md').read_text()
+    for para in [p.strip() for p in readme.split('\n\n') if p.strip()]:
+        assert para in md, f'README paragraph missing from nbs/index.ipynb: {para[:80]!r}'
