@@ -9,7 +9,7 @@ __all__ = ['QUANT_SKIP_MODULES', 'ATTENTION_MODULES', 'MLP_MODULES', 'ALL_LINEAR
            'MemoryLogger', 'data_fingerprint', 'sft_datasets', 'sft_config', 'plot_loss_curve', 'build_trainer',
            'train']
 
-# %% ../nbs/02_train_qlora.ipynb #9e97eb3d
+# %% ../nbs/02_train_qlora.ipynb #8c4ad175
 import json, math, os, re, time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ def compute_dtype(device=None, bf16_supported=None) -> torch.dtype:
     if bf16_supported is None: bf16_supported = torch.cuda.is_bf16_supported()
     return torch.bfloat16 if bf16_supported else torch.float32
 
-# %% ../nbs/02_train_qlora.ipynb #cbdc7362
+# %% ../nbs/02_train_qlora.ipynb #f2aa22c0
 QUANT_SKIP_MODULES = ['model.vision_tower', 'model.multi_modal_projector', 'lm_head']
 
 def quantization_config(quantization=None, device=None):
@@ -42,7 +42,7 @@ def quantization_config(quantization=None, device=None):
     if quantization == '8bit': return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=QUANT_SKIP_MODULES)
     raise ValueError(f"quantization must be None, '4bit' or '8bit', got {quantization!r}")
 
-# %% ../nbs/02_train_qlora.ipynb #e02eef65
+# %% ../nbs/02_train_qlora.ipynb #15e4f830
 def medgemma_4b_config():
     "The configuration of `google/medgemma-4b-it`, for building full-size random models (no download)."
     from transformers import Gemma3Config
@@ -74,7 +74,7 @@ def tiny_config(processor=None):
         image_token_index=ids['<image_soft_token>'], pad_token_id=ids['<pad>'], bos_token_id=ids['<bos>'],
         eos_token_id=[ids['<eos>'], ids['<end_of_turn>']])
 
-# %% ../nbs/02_train_qlora.ipynb #80146438
+# %% ../nbs/02_train_qlora.ipynb #9a284108
 def build_tiny_model(path=None, seed: int = 0, processor=None):
     "A seeded random `Gemma3ForConditionalGeneration` with MedGemma's structure at toy size (saved to `path` if given)."
     from transformers import Gemma3ForConditionalGeneration
@@ -96,7 +96,7 @@ def tiny_model_dir(seed: int = 0) -> Path:
         proc.save_pretrained(str(p)); build_tiny_model(p, seed, proc)
     return _build_cached('tiny-model', _fingerprint('model', proc_dir.name, seed, transformers.__version__), build)
 
-# %% ../nbs/02_train_qlora.ipynb #5989de72
+# %% ../nbs/02_train_qlora.ipynb #387dbeaf
 def resolve_model_path(model_id: str = TINY, seed: int = 0) -> str:
     "The folder or Hub id `from_pretrained` should read: the cached tiny checkpoint for `tiny`, else `model_id` itself."
     return str(tiny_model_dir(seed)) if model_id == TINY else str(model_id)
@@ -116,7 +116,7 @@ def load_model(model_id: str = TINY, quantization=None, device=None, dtype=None,
     if not quantization: model = model.to(device)
     return model.eval()
 
-# %% ../nbs/02_train_qlora.ipynb #0151935c
+# %% ../nbs/02_train_qlora.ipynb #4dd6ad17
 ATTENTION_MODULES = ('q_proj', 'k_proj', 'v_proj', 'o_proj')
 MLP_MODULES = ('gate_proj', 'up_proj', 'down_proj')
 ALL_LINEAR = ATTENTION_MODULES + MLP_MODULES
@@ -127,7 +127,7 @@ def lora_target_regex(modules=ALL_LINEAR) -> str:
     if bad: raise ValueError(f'unknown LoRA target modules {sorted(bad)}; choose from {ALL_LINEAR}')
     return rf"model\.language_model\.layers\.\d+\.(?:self_attn|mlp)\.(?:{'|'.join(modules)})"
 
-# %% ../nbs/02_train_qlora.ipynb #483f35aa
+# %% ../nbs/02_train_qlora.ipynb #6dbba6b3
 def smoke_check(model, processor, image=None, targets=ALL_LINEAR, r: int = 4) -> dict:
     "Generate, then forward+backward through a fresh LoRA adapter; return loss, grad norms and the generation."
     from PIL import Image
@@ -150,7 +150,7 @@ def smoke_check(model, processor, image=None, targets=ALL_LINEAR, r: int = 4) ->
     peft_model.unload()  # give the caller its model back without adapters
     return res
 
-# %% ../nbs/02_train_qlora.ipynb #f45e5679
+# %% ../nbs/02_train_qlora.ipynb #284bffd5
 from dataclasses import asdict, field, fields, replace
 
 PRESETS = {
@@ -208,7 +208,7 @@ class TrainConfig:
         d = json.loads(Path(path).read_text())
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
-# %% ../nbs/02_train_qlora.ipynb #6f1fa070
+# %% ../nbs/02_train_qlora.ipynb #32865468
 from transformers import TrainerCallback
 
 class StopAtStep(TrainerCallback):
@@ -234,7 +234,7 @@ def data_fingerprint(data_dir) -> str:
             for p in rec.images: h.update((data_dir/p).read_bytes())
     return h.hexdigest()
 
-# %% ../nbs/02_train_qlora.ipynb #21a66069
+# %% ../nbs/02_train_qlora.ipynb #6f2eadae
 import hashlib
 
 def sft_datasets(data_dir, max_eval_samples=None):
@@ -267,7 +267,7 @@ def sft_config(cfg: TrainConfig, device: str, has_eval: bool):
         assistant_only_loss=True, max_length=None, packing=False, padding_free=False,
         dataloader_num_workers=0, report_to=[], optim='adamw_torch')
 
-# %% ../nbs/02_train_qlora.ipynb #944b2cf4
+# %% ../nbs/02_train_qlora.ipynb #f86854c1
 def plot_loss_curve(log_history, path, title='Training'):
     "Train (and validation) loss against optimizer step, saved as a PNG."
     import matplotlib; matplotlib.use('Agg', force=False)
