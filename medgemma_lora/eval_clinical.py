@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['CLINICAL_HEADLINE', 'clinical_reward', 'score_clinical', 'plot_clinical']
 
-# %% ../nbs/05_eval_clinical.ipynb #d15b2503
+# %% ../nbs/05_eval_clinical.ipynb #ee1b064e
 import math
 from pathlib import Path
 from .data import CLINICAL_MODALITIES, SEVERITIES
 from .eval_rtl import Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, register_plot, register_scorer, save_figure
 
-# %% ../nbs/05_eval_clinical.ipynb #65c4a0f2
+# %% ../nbs/05_eval_clinical.ipynb #d33534b1
 def clinical_reward(prediction, ground_truth, scenario) -> float:
     """The seed's Phase 3 `clinical_reward`, line for line, on verdict labels: `prediction` is the parsed verdict
     ('ERROR' / 'CORRECT', or None/'' for an invalid answer), `ground_truth` the reference verdict, `scenario` the
@@ -47,7 +47,7 @@ def clinical_reward(prediction, ground_truth, scenario) -> float:
         else: reward = -2.0  # false alarm (blocks valid treatment)
     return reward
 
-# %% ../nbs/05_eval_clinical.ipynb #f4b5dddf
+# %% ../nbs/05_eval_clinical.ipynb #621aca11
 CLINICAL_HEADLINE = ('accuracy', 'error_sensitivity', 'error_specificity', 'false_alarm_rate', 'invalid_rate', 'mean_clinical_reward', 'error_auc')
 
 def _verdict_truth(c: Case) -> str:
@@ -121,7 +121,7 @@ def score_clinical(cases: list[Case]) -> dict:
     out['_details'] = {'outcomes': t.outcomes}
     return out
 
-# %% ../nbs/05_eval_clinical.ipynb #8467cb18
+# %% ../nbs/05_eval_clinical.ipynb #7b2ccb81
 @register_plot('clinical')
 def plot_clinical(runs: dict, out_dir) -> list:
     "`per_modality_accuracy.png`: accuracy per modality (columns) for each run (rows), annotated with % and n."

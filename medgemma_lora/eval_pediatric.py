@@ -6,13 +6,13 @@
 __all__ = ['ROP_FINDINGS', 'PEDIATRIC_HEADLINE', 'bone_age_metrics', 'score_pediatric', 'plot_bland_altman',
            'plot_fracture_confusion', 'plot_pediatric']
 
-# %% ../nbs/06_eval_pediatric.ipynb #43dfbb95
+# %% ../nbs/06_eval_pediatric.ipynb #7314e932
 import math
 from pathlib import Path
 from .data import FRACTURE_TYPES, PEDIATRIC_SUBTASKS
 from .eval_rtl import Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, register_plot, register_scorer, save_figure
 
-# %% ../nbs/06_eval_pediatric.ipynb #91c55fb7
+# %% ../nbs/06_eval_pediatric.ipynb #a5d3f928
 def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
     """Bone age metrics; `truth` and `pred` in months, `pred[i] = None` for an invalid answer. Over the S cases with a
     parsed answer (error e = pred − truth): `mae_months` = mean |e| (`sklearn.metrics.mean_absolute_error`, 95% t
@@ -41,7 +41,7 @@ def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
         out[f'within_{k}_months_rate'] = t.rate(f'within_{k}_months_rate')
     return out
 
-# %% ../nbs/06_eval_pediatric.ipynb #9f0266d1
+# %% ../nbs/06_eval_pediatric.ipynb #ded48a27
 ROP_FINDINGS = {  # finding -> (option_probs field, positive options, test on a parsed rop answer)
     'zone_i': ('zone', ('I',), lambda a: a['zone'] == 'I'),
     'stage_ge2': ('stage', ('2', '3'), lambda a: a['stage'] >= 2),
@@ -132,7 +132,7 @@ def score_pediatric(cases: list[Case]) -> dict:
     out['_details'] = details
     return out
 
-# %% ../nbs/06_eval_pediatric.ipynb #6330a149
+# %% ../nbs/06_eval_pediatric.ipynb #7953ece5
 def plot_bland_altman(runs: dict, path) -> Path | None:
     "Bland–Altman plot, one panel per run: (answer − truth) against their mean, with bias and bias ± 1.96 sd."
     runs = {k: m['_details']['bone_age'] for k, m in runs.items() if m.get('_details', {}).get('bone_age', {}).get('pred')}

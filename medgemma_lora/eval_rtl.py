@@ -11,7 +11,7 @@ __all__ = ['MAX_NEW_TOKENS', 'SCORERS', 'BINARY_METRICS', 'RTL_HEADLINE', 'TINY_
            'save_figure', 'plot_rates', 'write_report', 'score_files', 'claim_labels', 'labels_in_enum', 'score_rtl',
            'load_for_inference', 'evaluate_models', 'tiny_base_vs_adapter']
 
-# %% ../nbs/04_eval_rtl.ipynb #cdab7c6f
+# %% ../nbs/04_eval_rtl.ipynb #4e17930c
 import json, math
 from pathlib import Path
 import torch
@@ -40,7 +40,7 @@ def _encode(processor, records, root, texts):
     processor.tokenizer.padding_side = 'left'
     return processor(**kw)
 
-# %% ../nbs/04_eval_rtl.ipynb #c5884f52
+# %% ../nbs/04_eval_rtl.ipynb #61531ff7
 def choice_fields(record) -> dict:
     "The yes/no and enum fields of `record`'s answer, as {field: [option values]} (from the JSON Schema, or the verdict)."
     if record.task == 'clinical': return {'verdict': ['ERROR', 'CORRECT']}
@@ -97,7 +97,7 @@ def option_probs(model, processor, record, root, prompt_text: str, output: str) 
         res[name] = {json.dumps(o) if not isinstance(o, str) else o: p for o, p in zip(options, z)}
     return res
 
-# %% ../nbs/04_eval_rtl.ipynb #f5db5ad7
+# %% ../nbs/04_eval_rtl.ipynb #02f24afa
 @torch.no_grad()
 def predict(model, processor, records, root, batch_size: int = 8, max_new_tokens: int | None = None,
             with_option_probs: bool = True, logits_processor_factory=None, progress: bool = True) -> list[dict]:
@@ -133,7 +133,7 @@ def write_predictions(rows, path):
         for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
     return path
 
-# %% ../nbs/04_eval_rtl.ipynb #a61445b3
+# %% ../nbs/04_eval_rtl.ipynb #12c9c3f5
 def json_schema_logits_processor(processor, records):
     "A transformers `LogitsProcessorList` that keeps generation inside the records' JSON Schema (xgrammar), or None."
     from transformers import LogitsProcessorList
@@ -149,7 +149,7 @@ def json_schema_logits_processor(processor, records):
     grammar = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(schema_for(r.task, r.subtask)), any_whitespace=False)
     return LogitsProcessorList([xgr.contrib.hf.LogitsProcessor(grammar)])
 
-# %% ../nbs/04_eval_rtl.ipynb #9c42e390
+# %% ../nbs/04_eval_rtl.ipynb #743b7151
 import importlib, json, math, shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -158,7 +158,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Callable
 
-# %% ../nbs/04_eval_rtl.ipynb #028e30d7
+# %% ../nbs/04_eval_rtl.ipynb #ee1f700b
 def _check_counts(k, n):
     "k and n must be whole numbers with 0 <= k <= n (bools and floats are refused: they hide bugs)."
     for name, x in (('k', k), ('n', n)):
@@ -191,7 +191,7 @@ def rate(k, n) -> dict:
     lo, hi = wilson_ci(k, n)
     return {'value': k / n if n else None, 'n': n, 'ci95': [lo, hi]}
 
-# %% ../nbs/04_eval_rtl.ipynb #ed8d02fa
+# %% ../nbs/04_eval_rtl.ipynb #837b182e
 def mean_ci(values) -> dict:
     """The mean of `values` as `{'value', 'n', 'ci95', 'stat': 'mean'}` with the 95% Student-t interval
     `mean ± t(0.975, n-1)·sd/√n` (sd with n-1 in the denominator); `stat` tells reports it is not a proportion.
@@ -207,7 +207,7 @@ def mean_ci(values) -> dict:
     h = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return {'value': m, 'n': n, 'ci95': [m - h, m + h], 'stat': 'mean'}
 
-# %% ../nbs/04_eval_rtl.ipynb #a2d3c5e7
+# %% ../nbs/04_eval_rtl.ipynb #ed906a23
 def mcnemar_exact(correct_a, correct_b) -> dict:
     """Exact two-sided McNemar test on paired booleans. `b` = #(a true, b false), `c` = #(a false, b true);
     under H0 the b discordant outcomes are Binomial(b + c, 1/2), and `p_value = min(1, 2·P(X <= min(b, c)))`
@@ -223,7 +223,7 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     tail = Fraction(sum(math.comb(m, i) for i in range(min(b, c) + 1)), 2 ** m)
     return {'b': b, 'c': c, 'n': len(a), 'p_value': float(min(Fraction(1), 2 * tail))}
 
-# %% ../nbs/04_eval_rtl.ipynb #6ce1dd60
+# %% ../nbs/04_eval_rtl.ipynb #d63e725c
 from .data import Record, read_jsonl
 from .prompts import ParsedAnswer, parse_answer
 
@@ -270,7 +270,7 @@ def read_predictions(path) -> list[dict]:
     _check_unique(rows, wheres, str(path))
     return rows
 
-# %% ../nbs/04_eval_rtl.ipynb #8e06a325
+# %% ../nbs/04_eval_rtl.ipynb #46b07e60
 @dataclass
 class Case:
     "One reference record with the model's raw `output` (`None`: no prediction) and its optional `option_probs`."
@@ -345,7 +345,7 @@ def join_predictions(predictions, references, task: str | None = None, *, missin
     cases = [Case(r, by_id[r.id]['output'], by_id[r.id].get('option_probs')) if r.id in by_id else Case(r, None) for r in refs]
     return cases, unknown
 
-# %% ../nbs/04_eval_rtl.ipynb #53a44da6
+# %% ../nbs/04_eval_rtl.ipynb #9e47c90b
 class Tally:
     "Per-unit boolean outcomes per metric: `add(metric, unit, ok)`, then `rate(metric)` and `outcomes` for paired tests."
     def __init__(self): self.outcomes: dict[str, dict[str, bool]] = {}
@@ -386,7 +386,7 @@ def metric_value(x):
     if isinstance(x, dict): x = x.get('value')
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
-# %% ../nbs/04_eval_rtl.ipynb #c3a68b89
+# %% ../nbs/04_eval_rtl.ipynb #f8dc8c71
 @dataclass
 class Scorer:
     "A task's scorer: `fn(cases) -> flat metrics`, headline metric paths, display labels, report notes, plot function."
@@ -420,7 +420,7 @@ def get_scorer(task: str) -> Scorer:
     if task not in SCORERS: raise ValueError(f'no scorer registered for task {task!r}; known: {sorted(set(SCORERS) | set(_SCORER_MODULES))}')
     return SCORERS[task]
 
-# %% ../nbs/04_eval_rtl.ipynb #149829d0
+# %% ../nbs/04_eval_rtl.ipynb #bc0ec70e
 def score(task: str, predictions, references, *, missing: str = 'raise', extra: str = 'raise', details: bool = False) -> dict:
     """Metrics of `predictions` against `references` for `task` (see `join_predictions` for the inputs and the
     `missing`/`extra` options). Returns a nested dict: `task`, `n_cases`, the ids of missing/ignored predictions when
@@ -475,7 +475,7 @@ def compare(task: str, predictions_a, predictions_b, references, *, names=('a', 
     mb = score(task, predictions_b, references, missing=missing, extra=extra, details=True)
     return compare_scored(task, ma, mb, names, metrics)
 
-# %% ../nbs/04_eval_rtl.ipynb #542d819f
+# %% ../nbs/04_eval_rtl.ipynb #a84828a3
 BINARY_METRICS = ('accuracy', 'sensitivity', 'specificity', 'false_alarm_rate', 'precision', 'f1', 'invalid_rate', 'auc', 'confusion')
 
 def roc_auc(truth, scores) -> dict:
@@ -537,7 +537,7 @@ def binary_metrics(ids, truth, pred, scores=None, *, names: dict | None = None, 
         else: out[name] = allm[k]
     return out
 
-# %% ../nbs/04_eval_rtl.ipynb #5373206d
+# %% ../nbs/04_eval_rtl.ipynb #d29390f7
 def option_score(option_probs: dict | None, field: str, positive) -> float | None:
     """P(positive) for `field` from a row's `option_probs`: the summed probability of the `positive` options divided by
     the summed probability of all listed options (the model's mass outside the options is ignored). Option keys match
@@ -561,7 +561,7 @@ def case_scores(cases, field: str, positive, answers) -> tuple[list[float], dict
         else: scores.append(0.5); src['invalid'] += 1
     return scores, src
 
-# %% ../nbs/04_eval_rtl.ipynb #686ed814
+# %% ../nbs/04_eval_rtl.ipynb #a9bda68d
 def new_figure(width: float = 6.4, height: float = 4.0):
     "A matplotlib `Figure` on the Agg canvas, independent of pyplot and of any notebook backend."
     from matplotlib.figure import Figure
@@ -599,7 +599,7 @@ def plot_rates(metrics_by_name: dict, paths, labels: dict, path):
     ax.legend(fontsize=8, loc='lower right')
     return save_figure(fig, path)
 
-# %% ../nbs/04_eval_rtl.ipynb #8fcb3008
+# %% ../nbs/04_eval_rtl.ipynb #63e69409
 def _fmt(leaf) -> str:
     "A metric leaf as a Markdown table cell: rates in %, means/scores as numbers, each with interval and n."
     if leaf is None: return '—'
@@ -692,7 +692,7 @@ def write_report(out_dir, metrics_by_name: dict, title: str = 'Evaluation report
     mpath.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + '\n', encoding='utf-8')
     return {'report': report, 'metrics': mpath, 'plots': written}
 
-# %% ../nbs/04_eval_rtl.ipynb #bb39954c
+# %% ../nbs/04_eval_rtl.ipynb #ec52a2f1
 def score_files(task: str, predictions, references, out, compare=None, *, missing: str = 'raise', extra: str = 'raise',
                 title: str | None = None, names=None) -> dict:
     """Score the predictions JSONL file `predictions` against the references JSONL `references` for `task`, and write
@@ -713,11 +713,11 @@ def score_files(task: str, predictions, references, out, compare=None, *, missin
     paths = write_report(out_dir, runs, title, task=task, comparison=comparison, metrics_file=mfile)
     return json.loads(paths['metrics'].read_text(encoding='utf-8'))
 
-# %% ../nbs/04_eval_rtl.ipynb #1247b5eb
+# %% ../nbs/04_eval_rtl.ipynb #e02be3dd
 from .data import RTL_LABELS
 from .prompts import is_overconfident
 
-# %% ../nbs/04_eval_rtl.ipynb #1af879cc
+# %% ../nbs/04_eval_rtl.ipynb #6599461a
 def claim_labels(value) -> dict:
     "`{claim_id: label}` of an rtl answer value, first alignment per claim_id winning; {} for anything else."
     alignments = value.get('alignments') if isinstance(value, dict) else None
@@ -731,7 +731,7 @@ def labels_in_enum(value) -> bool:
     alignments = value.get('alignments') if isinstance(value, dict) else None
     return isinstance(alignments, list) and all(isinstance(a, dict) and a.get('label') in RTL_LABELS for a in alignments)
 
-# %% ../nbs/04_eval_rtl.ipynb #efd3721c
+# %% ../nbs/04_eval_rtl.ipynb #7028e92f
 RTL_HEADLINE = ('json_schema_valid_rate', 'schema_repair_needed_rate', 'invalid_rate', 'label_value_valid_rate', 'label_accuracy', 'overconfidence_rate')
 
 @register_scorer('rtl', headline=RTL_HEADLINE, labels={
@@ -788,7 +788,7 @@ def score_rtl(cases: list[Case]) -> dict:
     out['_details'] = {'outcomes': t.outcomes}
     return out
 
-# %% ../nbs/04_eval_rtl.ipynb #22a6ebb9
+# %% ../nbs/04_eval_rtl.ipynb #89a79784
 def load_for_inference(model_id='tiny', adapter=None, quantization=None):
     "Model + processor for generation: a base (`tiny`, a Hub id or a folder such as a merged model), optionally + adapter."
     from medgemma_lora.prompts import load_processor
@@ -820,7 +820,7 @@ def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, s
     metrics['cases_per_second'] = timing
     return metrics
 
-# %% ../nbs/04_eval_rtl.ipynb #27f596d9
+# %% ../nbs/04_eval_rtl.ipynb #fd760d29
 #: Training overrides for the random `tiny` model (the seed presets are for a pretrained MedGemma).
 TINY_TRAINING = dict(r=16, alpha=32, targets=('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'),
                      lr=3e-3, max_steps=300, batch_size=8, grad_accum=1, save_steps=100, logging_steps=25)

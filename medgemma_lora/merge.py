@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['MERGE_TOLERANCE', 'MergeVerificationError', 'verification_batch', 'logits_and_greedy', 'model_card', 'merge']
 
-# %% ../nbs/03_merge.ipynb #0d8c9cda
+# %% ../nbs/03_merge.ipynb #0aedc6fc
 import json, shutil, tempfile
 from pathlib import Path
 import torch
@@ -39,7 +39,7 @@ def logits_and_greedy(model, batch, max_new_tokens: int = 12):
     gen = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)[0, batch['input_ids'].shape[1]:].cpu()
     return logits, gen
 
-# %% ../nbs/03_merge.ipynb #c5cf70b1
+# %% ../nbs/03_merge.ipynb #4192bff4
 def model_card(cfg: TrainConfig, report: dict, summary: dict | None) -> str:
     "README.md for a merged model: what it is, how it was trained, and how the merge was verified."
     return f"""---
@@ -76,7 +76,7 @@ merged into the base reloaded at {report['dtype']}.
 Research artefact; not for clinical use.
 """
 
-# %% ../nbs/03_merge.ipynb #eb8c6a84
+# %% ../nbs/03_merge.ipynb #8375f40d
 def merge(adapter_dir, out_dir, max_shard_size: str = '2GB', device: str = 'cpu', tolerance: float | None = None) -> dict:
     "Merge the adapter in `adapter_dir` into its base at full precision, verify, and save to `out_dir` (or raise)."
     from peft import PeftModel
