@@ -212,7 +212,7 @@ class TrainConfig:
         d = json.loads(Path(path).read_text())
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
-# %% ../nbs/02_train_qlora.ipynb #32865468
+# %% ../nbs/02_train_qlora.ipynb #4cfa5ef7
 from transformers import TrainerCallback
 
 class StopAtStep(TrainerCallback):
@@ -222,7 +222,12 @@ class StopAtStep(TrainerCallback):
         if state.global_step >= self.step: control.should_save = control.should_training_stop = True
 
 class MemoryLogger(TrainerCallback):
-    "Adds peak GPU memory (GiB) to every log line, so memory creep is visible step by step."
+    "Records GPU memory after every optimizer step (`self.steps`) and adds the peak to each log line."
+    def __init__(self): self.steps = []
+    def on_step_end(self, args, state, control, **kw):
+        if torch.cuda.is_available():
+            self.steps.append({'step': state.global_step, 'allocated_gib': round(torch.cuda.memory_allocated() / 2**30, 3),
+                               'peak_gib': round(torch.cuda.max_memory_allocated() / 2**30, 3)})
     def on_log(self, args, state, control, logs=None, **kw):
         if logs is not None and torch.cuda.is_available():
             logs['peak_mem_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
@@ -271,7 +276,7 @@ def sft_config(cfg: TrainConfig, device: str, has_eval: bool):
         assistant_only_loss=True, max_length=None, packing=False, padding_free=False,
         dataloader_num_workers=0, report_to=[], optim='adamw_torch')
 
-# %% ../nbs/02_train_qlora.ipynb #f86854c1
+# %% ../nbs/02_train_qlora.ipynb #c12dde12
 def plot_loss_curve(log_history, path, title='Training'):
     "Train (and validation) loss against optimizer step, saved as a PNG."
     import matplotlib; matplotlib.use('Agg', force=False)
@@ -330,5 +335,7 @@ def train(cfg: TrainConfig, stop_at_step: int | None = None, resume: bool = Fals
                    data_sha256=fp)
     (out/'train_summary.json').write_text(json.dumps(summary, indent=2))
     (out/'log_history.json').write_text(json.dumps(hist, indent=2))
+    mem = next((c for c in trainer.callback_handler.callbacks if isinstance(c, MemoryLogger)), None)
+    if mem and mem.steps: (out/'gpu_memory.json').write_text(json.dumps(mem.steps, indent=1))  # per step, GPU runs only
     plot_loss_curve(hist, out/'loss_curve.png', title=f'{cfg.preset} LoRA on {cfg.model}')
     return summary

@@ -1,5 +1,5 @@
 """Training, resuming, merging and the model layer, end to end on the embedded tiny model (CPU)."""
-import json, re
+import json, os, re
 from pathlib import Path
 
 import pytest
@@ -85,3 +85,10 @@ def test_qlora_trains_and_merges_via_cli(data_dir, tmp_path, capsys):
 def test_train_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='train.jsonl'):
         train(_cfg(tmp_path, tmp_path/'out'))
+
+
+@pytest.mark.skipif(os.environ.get('HF_HUB_OFFLINE') != '1', reason='needs HF_HUB_OFFLINE=1 (tests/run.sh sets it)')
+def test_unavailable_gated_model_says_how_to_get_access():
+    for load in (lambda: load_model('google/medgemma-4b-it'), lambda: __import__('medgemma_lora.prompts', fromlist=['x']).load_processor('google/medgemma-4b-it')):
+        with pytest.raises(OSError, match='HF_TOKEN') as e: load()
+        assert 'Kaggle Models' in str(e.value)
