@@ -820,10 +820,10 @@ def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, s
     metrics['cases_per_second'] = timing
     return metrics
 
-# %% ../nbs/04_eval_rtl.ipynb #fd760d29
+# %% ../nbs/04_eval_rtl.ipynb #5cace38d
 #: Training overrides for the random `tiny` model (the seed presets are for a pretrained MedGemma).
 TINY_TRAINING = dict(r=16, alpha=32, targets=('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'),
-                     lr=3e-3, max_steps=300, batch_size=8, grad_accum=1, save_steps=100, logging_steps=25)
+                     lr=3e-3, max_steps=300, batch_size=8, grad_accum=1, save_steps=100, logging_steps=25, eval_steps=100)
 
 def tiny_base_vs_adapter(task: str, out, n_train: int = 400, n_eval: int = 40, seed: int = 0, batch_size: int = 20, **overrides) -> dict:
     "Make synthetic `task` data, train a LoRA on `tiny` (TINY_TRAINING + overrides), report base vs adapter on held-out cases."
