@@ -212,7 +212,8 @@ class TrainConfig:
         d = json.loads(Path(path).read_text())
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
-# %% ../nbs/02_train_qlora.ipynb #4cfa5ef7
+# %% ../nbs/02_train_qlora.ipynb #5a1cb34b
+import hashlib
 from transformers import TrainerCallback
 
 class StopAtStep(TrainerCallback):
@@ -243,9 +244,7 @@ def data_fingerprint(data_dir) -> str:
             for p in rec.images: h.update((data_dir/p).read_bytes())
     return h.hexdigest()
 
-# %% ../nbs/02_train_qlora.ipynb #6f2eadae
-import hashlib
-
+# %% ../nbs/02_train_qlora.ipynb #7dee6b46
 def sft_datasets(data_dir, max_eval_samples=None):
     "Train/eval `datasets.Dataset`s of chat messages + images for TRL, built with this project's prompts."
     from medgemma_lora.data import read_jsonl, to_hf_dataset
@@ -276,7 +275,7 @@ def sft_config(cfg: TrainConfig, device: str, has_eval: bool):
         assistant_only_loss=True, max_length=None, packing=False, padding_free=False,
         dataloader_num_workers=0, report_to=[], optim='adamw_torch')
 
-# %% ../nbs/02_train_qlora.ipynb #c12dde12
+# %% ../nbs/02_train_qlora.ipynb #07032fc0
 def plot_loss_curve(log_history, path, title='Training'):
     "Train (and validation) loss against optimizer step, saved as a PNG."
     import matplotlib; matplotlib.use('Agg', force=False)
@@ -308,9 +307,10 @@ def build_trainer(cfg: TrainConfig, stop_at_step: int | None = None, model=None,
 
 def train(cfg: TrainConfig, stop_at_step: int | None = None, resume: bool = False, model=None, processor=None) -> dict:
     "Train a LoRA (or QLoRA) adapter as `cfg` says; save adapter, processor, config, data fingerprint, summary and plot."
-    device, out = default_device(), Path(cfg.out)
+    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     trainer = build_trainer(cfg, stop_at_step, model, processor)
+    device = str(trainer.args.device)
     processor = trainer.processing_class
     ckpts = sorted((out/'checkpoints').glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[1]))
     if resume and not ckpts: print(f'no checkpoint in {out/"checkpoints"}: starting from scratch')
