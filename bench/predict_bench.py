@@ -13,11 +13,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import full_size_random_checkpoint, print_table
-from medgemma_lora.data import synthesize
-from medgemma_lora.eval_rtl import json_schema_logits_processor, predict
-from medgemma_lora.prompts import load_processor
-from medgemma_lora.train import load_model
+from common import print_table
+from medgemma_lora.synth import synthesize
+from medgemma_lora.generate import json_schema_logits_processor, predict
+from medgemma_lora.models import full_size_random_dir, load_model, load_processor
 
 
 def main(argv=None):
@@ -28,7 +27,7 @@ def main(argv=None):
     p.add_argument('--max-new-tokens', type=int, default=48); p.add_argument('--constrained', action='store_true')
     a = p.parse_args(argv)
     work = Path(tempfile.mkdtemp())
-    model_id = str(full_size_random_checkpoint(work/'medgemma-4b-random')) if a.full_size else a.model
+    model_id = str(full_size_random_dir(work/'medgemma-4b-random')) if a.full_size else a.model
     model, processor = load_model(model_id), load_processor(model_id)
     size = processor.image_processor.size['height']
     recs = synthesize(a.task, a.n, seed=0, out_dir=work, subtask=a.subtask if a.task == 'pediatric' else None, image_size=size)

@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['CLINICAL_HEADLINE', 'clinical_reward', 'score_clinical', 'plot_clinical']
 
-# %% ../nbs/05_eval_clinical.ipynb #ee1b064e
+# %% ../nbs/05_eval_clinical.ipynb #9f9578ef
 import math
 from pathlib import Path
 from .data import CLINICAL_MODALITIES, SEVERITIES
-from .eval_rtl import Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, register_plot, register_scorer, save_figure
+from .data import new_figure, save_figure
+from .score import Case, Tally, binary_metrics, case_scores, mean_ci, register_plot, register_scorer
 
-# %% ../nbs/05_eval_clinical.ipynb #d33534b1
+# %% ../nbs/05_eval_clinical.ipynb #2bae2c0a
 def clinical_reward(prediction, ground_truth, scenario) -> float:
     """The seed's Phase 3 `clinical_reward`, line for line, on verdict labels: `prediction` is the parsed verdict
     ('ERROR' / 'CORRECT', or None/'' for an invalid answer), `ground_truth` the reference verdict, `scenario` the
@@ -47,7 +48,7 @@ def clinical_reward(prediction, ground_truth, scenario) -> float:
         else: reward = -2.0  # false alarm (blocks valid treatment)
     return reward
 
-# %% ../nbs/05_eval_clinical.ipynb #621aca11
+# %% ../nbs/05_eval_clinical.ipynb #2e3e0012
 CLINICAL_HEADLINE = ('accuracy', 'error_sensitivity', 'error_specificity', 'false_alarm_rate', 'invalid_rate', 'mean_clinical_reward', 'error_auc')
 
 def _verdict_truth(c: Case) -> str:
@@ -60,6 +61,7 @@ def _verdict_truth(c: Case) -> str:
         raise ValueError(f"reference {c.id!r}: target verdict {v!r} does not fit metadata.error_type {m['error_type']!r}")
     return v
 
+# %% ../nbs/05_eval_clinical.ipynb #b640ac38
 @register_scorer('clinical', headline=CLINICAL_HEADLINE, labels={
     'accuracy': 'Accuracy', 'error_sensitivity': "Error sensitivity (seed: 'TN rate', detects errors)",
     'error_specificity': "Error specificity (seed: 'TP rate', detects valid treatments)",
@@ -121,7 +123,7 @@ def score_clinical(cases: list[Case]) -> dict:
     out['_details'] = {'outcomes': t.outcomes}
     return out
 
-# %% ../nbs/05_eval_clinical.ipynb #7b2ccb81
+# %% ../nbs/05_eval_clinical.ipynb #315e7703
 @register_plot('clinical')
 def plot_clinical(runs: dict, out_dir) -> list:
     "`per_modality_accuracy.png`: accuracy per modality (columns) for each run (rows), annotated with % and n."

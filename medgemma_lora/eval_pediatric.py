@@ -6,13 +6,13 @@
 __all__ = ['ROP_FINDINGS', 'PEDIATRIC_HEADLINE', 'bone_age_metrics', 'score_pediatric', 'plot_bland_altman',
            'plot_fracture_confusion', 'plot_pediatric']
 
-# %% ../nbs/06_eval_pediatric.ipynb #7314e932
-import math
+# %% ../nbs/06_eval_pediatric.ipynb #5642971c
+import math, statistics
 from pathlib import Path
-from .data import FRACTURE_TYPES, PEDIATRIC_SUBTASKS
-from .eval_rtl import Case, Tally, binary_metrics, case_scores, mean_ci, new_figure, register_plot, register_scorer, save_figure
+from .data import FRACTURE_TYPES, PEDIATRIC_SUBTASKS, new_figure, save_figure
+from .score import Case, Tally, binary_metrics, case_scores, mean_ci, register_plot, register_scorer
 
-# %% ../nbs/06_eval_pediatric.ipynb #a5d3f928
+# %% ../nbs/06_eval_pediatric.ipynb #21019ff7
 def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
     """Bone age metrics; `truth` and `pred` in months, `pred[i] = None` for an invalid answer. Over the S cases with a
     parsed answer (error e = pred − truth): `mae_months` = mean |e| (`sklearn.metrics.mean_absolute_error`, 95% t
@@ -34,14 +34,14 @@ def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
         out['rmse_months']['value'] = math.sqrt(float(mean_squared_error(yt, yp)))
     if len(errs) >= 2:
         b = out['bias_months']['value']
-        sd = math.sqrt(math.fsum((e - b) ** 2 for e in errs) / (len(errs) - 1))
+        sd = statistics.stdev(errs)
         out['bland_altman_loa.lower'], out['bland_altman_loa.upper'] = b - 1.96 * sd, b + 1.96 * sd
     for k in (2, 3):
         for i, y, p in zip(ids, truth, pred): t.add(f'within_{k}_months_rate', i, p is not None and abs(float(p) - y) <= k)
         out[f'within_{k}_months_rate'] = t.rate(f'within_{k}_months_rate')
     return out
 
-# %% ../nbs/06_eval_pediatric.ipynb #ded48a27
+# %% ../nbs/06_eval_pediatric.ipynb #953dcd90
 ROP_FINDINGS = {  # finding -> (option_probs field, positive options, test on a parsed rop answer)
     'zone_i': ('zone', ('I',), lambda a: a['zone'] == 'I'),
     'stage_ge2': ('stage', ('2', '3'), lambda a: a['stage'] >= 2),
@@ -132,25 +132,25 @@ def score_pediatric(cases: list[Case]) -> dict:
     out['_details'] = details
     return out
 
-# %% ../nbs/06_eval_pediatric.ipynb #7953ece5
-def plot_bland_altman(runs: dict, path) -> Path | None:
-    "Bland–Altman plot, one panel per run: (answer − truth) against their mean, with bias and bias ± 1.96 sd."
-    runs = {k: m['_details']['bone_age'] for k, m in runs.items() if m.get('_details', {}).get('bone_age', {}).get('pred')}
+# %% ../nbs/06_eval_pediatric.ipynb #3978d101
+def plot_bland_altman(runs: dict, path=None):
+    "Bland–Altman plot, one panel per run: (answer − truth) against their mean, with the bias and limits of agreement of `bone_age_metrics` (saved to `path`, else returned)."
+    runs = {k: m for k, m in runs.items() if m.get('_details', {}).get('bone_age', {}).get('pred')}
     if not runs: return None
     fig = new_figure(4.2 * len(runs), 3.6)
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
-    for ax, (name, d) in zip(axes, runs.items()):
+    for ax, (name, m) in zip(axes, runs.items()):
+        d = m['_details']['bone_age']
         mean = [(p + y) / 2 for p, y in zip(d['pred'], d['truth'])]; diff = [p - y for p, y in zip(d['pred'], d['truth'])]
         ax.scatter(mean, diff, s=12, alpha=0.7)
-        b = sum(diff) / len(diff)
-        ax.axhline(b, color='k', lw=1, label=f'bias {b:+.2f}')
-        if len(diff) >= 2:
-            sd = math.sqrt(sum((e - b) ** 2 for e in diff) / (len(diff) - 1))
-            for s in (-1, 1): ax.axhline(b + s * 1.96 * sd, color='k', lw=1, ls='--')
+        ax.axhline(m['bias_months']['value'], color='k', lw=1, label=f"bias {m['bias_months']['value']:+.2f}")
+        for limit in (m.get('bland_altman_loa') or {}).values():
+            if limit is not None: ax.axhline(limit, color='k', lw=1, ls='--')
         ax.set_title(f'{name} (n={len(diff)})', fontsize=10)
         ax.set_xlabel('mean of answer and truth (months)'); ax.set_ylabel('answer − truth (months)'); ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return save_figure(fig, path) if path else fig
 
+# %% ../nbs/06_eval_pediatric.ipynb #4c002d38
 def plot_fracture_confusion(runs: dict, path) -> Path | None:
     "Fracture confusion matrix per run: truth (fracture / none) against answer (fracture / none / invalid), with counts."
     runs = {k: m['fracture_confusion'] for k, m in runs.items() if m.get('fracture_confusion')}
@@ -167,6 +167,7 @@ def plot_fracture_confusion(runs: dict, path) -> Path | None:
         ax.set_xlabel('answer'); ax.set_ylabel('truth'); ax.set_title(name, fontsize=10)
     return save_figure(fig, path)
 
+# %% ../nbs/06_eval_pediatric.ipynb #39296846
 @register_plot('pediatric')
 def plot_pediatric(runs: dict, out_dir) -> list:
     "The pediatric report's plots: `bland_altman.png` and `fracture_confusion.png` (each when its subtask is present)."

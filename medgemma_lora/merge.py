@@ -5,12 +5,14 @@
 # %% auto #0
 __all__ = ['MERGE_TOLERANCE', 'MergeVerificationError', 'verification_batch', 'logits_and_greedy', 'model_card', 'merge']
 
-# %% ../nbs/03_merge.ipynb #0aedc6fc
+# %% ../nbs/03_merge.ipynb #faa82dbc
 import json, shutil, tempfile
 from pathlib import Path
+import numpy as np
 import torch
-from .prompts import load_processor, TINY_IMAGE_SIZE
-from .train import TrainConfig, load_model, resolve_model_path
+from PIL import Image
+from .models import TINY_IMAGE_SIZE, image_chat_batch, load_processor, resolve_model_path
+from .train import TrainConfig
 
 #: Largest allowed |merged - adapted| logit difference, by the dtype the merge runs in (fp32 ≈ rounding noise of
 #: re-associating W + BA; bf16 has an 8-bit mantissa, so merged weights round to a coarser grid).
@@ -19,17 +21,15 @@ MERGE_TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 0.25, torch.float16: 0.2
 class MergeVerificationError(RuntimeError):
     "The merged model does not reproduce the adapted model; nothing was written."
 
-def verification_batch(processor, n_tokens: int = 24):
+# %% ../nbs/03_merge.ipynb #c1c05b6e
+def verification_batch(processor):
     "A fixed, deterministic batch with one image (a gradient with a bright disc) and a short prompt."
-    import numpy as np
-    from PIL import Image
     s = getattr(processor.image_processor, 'size', {}).get('height', TINY_IMAGE_SIZE)
     y, x = np.mgrid[:s, :s]
     img = ((x + y) * 127 / (2 * s) + 128 * (((x - s/2)**2 + (y - s/3)**2) < (s/6)**2)).astype('uint8')
-    msgs = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'Is there a nodule? Answer in JSON.'}]}]
-    text = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-    return processor(text=[text], images=[[Image.fromarray(img).convert('RGB')]], add_special_tokens=False, return_tensors='pt')
+    return image_chat_batch(processor, Image.fromarray(img).convert('RGB'), 'Is there a nodule? Answer in JSON.')
 
+# %% ../nbs/03_merge.ipynb #b8df9cdd
 @torch.no_grad()
 def logits_and_greedy(model, batch, max_new_tokens: int = 12):
     "Logits of `batch` (fp32, on CPU) and the greedy continuation's token ids."
@@ -39,7 +39,7 @@ def logits_and_greedy(model, batch, max_new_tokens: int = 12):
     gen = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)[0, batch['input_ids'].shape[1]:].cpu()
     return logits, gen
 
-# %% ../nbs/03_merge.ipynb #4192bff4
+# %% ../nbs/03_merge.ipynb #2755d4da
 def model_card(cfg: TrainConfig, report: dict, summary: dict | None) -> str:
     "README.md for a merged model: what it is, how it was trained, and how the merge was verified."
     return f"""---
@@ -76,7 +76,7 @@ merged into the base reloaded at {report['dtype']}.
 Research artefact; not for clinical use.
 """
 
-# %% ../nbs/03_merge.ipynb #8375f40d
+# %% ../nbs/03_merge.ipynb #6e38f40c
 def merge(adapter_dir, out_dir, max_shard_size: str = '2GB', device: str = 'cpu', tolerance: float | None = None) -> dict:
     "Merge the adapter in `adapter_dir` into its base at full precision, verify, and save to `out_dir` (or raise)."
     from peft import PeftModel

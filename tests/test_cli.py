@@ -1,32 +1,49 @@
 """The command line end to end, and the Kaggle kernel folders, as a user meets them."""
-import json, shutil, subprocess, sys
+import json, re, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
 
-from medgemma_lora.cli import kaggle_push, main, validate_kernel_folder
+from medgemma_lora.cli import COMMANDS, main
+from medgemma_lora.kaggle_kernels import kaggle_push, validate_kernel_folder
+from medgemma_lora.score import get_scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_console_script_is_installed():
+def test_console_script_lists_every_command_and_each_has_help():
     out = subprocess.run(['medgemma-lora', '--help'], capture_output=True, text=True, check=True).stdout
-    for cmd in ('data', 'train', 'merge', 'predict', 'score', 'run', 'kaggle'): assert cmd in out
+    listed = [m.group(1) for l in out.split('COMMAND')[-1].splitlines() if (m := re.match(r'^    (\S+)', l))]
+    assert listed == list(COMMANDS), listed
+    for cmd in COMMANDS:
+        sub = subprocess.run(['medgemma-lora', cmd, '--help'], capture_output=True, text=True)
+        assert sub.returncode == 0 and sub.stdout.startswith(f'usage: medgemma-lora {cmd}'), (cmd, sub.stderr)
 
 
-def test_run_end_to_end_small(tmp_path, capsys):
-    """`medgemma-lora run` on the tiny model, shrunk: every artefact lands under one folder and the table prints."""
+def test_cli_import_and_help_load_no_model_library():
+    code = ('import sys\nimport medgemma_lora.cli\nassert "torch" not in sys.modules, "import"\n'
+            'try: medgemma_lora.cli.main(["--help"])\nexcept SystemExit: pass\nassert "torch" not in sys.modules, "--help"')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize('task', ['rtl', 'clinical', 'pediatric'])
+def test_run_end_to_end_small(tmp_path, capsys, task):
+    """`medgemma-lora run` on the tiny model, shrunk: every artefact lands under one folder, the table and the task's
+    headline metric print, and the headline is the scorer's."""
     out = tmp_path/'run'
-    main(['run', 'clinical', '--out', str(out), '--n-train', '32', '--n-eval', '8', '--max-steps', '10'])
+    res = main(['run', task, '--out', str(out), '--n-train', '24', '--n-eval', '6', '--max-steps', '6'])
     printed = capsys.readouterr().out
-    assert '| Metric | base | merged |' in printed and f'Everything is in {out}/' in printed
+    h = get_scorer(task).headline[0]
+    assert '| Metric | base | merged |' in printed and f'{h}: base ' in printed and f'Everything is in {out}/' in printed
     for f in ('data/train.jsonl', 'data/eval.jsonl', 'data/stats.json', 'adapter/adapter_model.safetensors',
               'adapter/loss_curve.png', 'merged/model.safetensors', 'merged/README.md', 'predictions_base.jsonl',
               'predictions_merged.jsonl', 'metrics.json', 'report.md', 'rates.png'):
         assert (out/f).is_file(), f
     metrics = json.loads((out/'metrics.json').read_text())
-    assert set(metrics['runs']) == {'base', 'merged'} and metrics['runs']['merged']['n_cases'] == 8
-    assert len((out/'predictions_merged.jsonl').read_text().splitlines()) == 8
+    assert set(metrics['runs']) == {'base', 'merged'} and metrics['runs']['merged']['n_cases'] == 6
+    assert res['headline']['metric'] == h and json.loads((out/'adapter'/'train_config.json').read_text())['max_steps'] == 6
+    assert len((out/'predictions_merged.jsonl').read_text().splitlines()) == 6
 
 
 def test_predict_and_score_cli(tmp_path, capsys):
@@ -58,7 +75,7 @@ def test_score_cli_bad_input_is_a_clear_error(tmp_path, capsys):
 
 def test_kaggle_folders_valid_offline(capsys):
     ids = kaggle_push(ROOT/'kaggle', dry_run=True)
-    nbs = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
+    nbs = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))
     assert len(ids) == len(nbs) and 'nothing pushed' in capsys.readouterr().out
     for nb in nbs:
         meta = json.loads((ROOT/'kaggle'/nb/'kernel-metadata.json').read_text())
@@ -86,11 +103,3 @@ def test_kaggle_validation_rejects_non_python3_kernelspec(tmp_path):
     nb = json.loads((ROOT/'nbs'/'00_data.ipynb').read_text()); nb['metadata']['kernelspec']['name'] = 'ir'
     (tmp_path/'nbs'/'00_data.ipynb').write_text(json.dumps(nb))
     with pytest.raises(ValueError, match='python3'): validate_kernel_folder(tmp_path/'kaggle'/'00_data')
-
-
-def test_readme_and_index_notebook_in_step():
-    nb = json.loads((ROOT/'nbs'/'index.ipynb').read_text())
-    md = '\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown')
-    readme = (ROOT/'README.md').read_text()
-    for para in [p.strip() for p in readme.split('\n\n') if p.strip()]:
-        assert para in md, f'README paragraph missing from nbs/index.ipynb: {para[:80]!r}'

@@ -8,9 +8,10 @@ from scipy.stats import binomtest
 from sklearn.metrics import (accuracy_score, f1_score, mean_absolute_error, mean_squared_error, precision_score,
                              recall_score, roc_auc_score)
 
-from medgemma_lora.data import synthesize, write_jsonl
-from medgemma_lora.eval_rtl import (compare, join_predictions, mcnemar_exact, mean_ci, rate, read_predictions, score,
-                                    score_files, wilson_ci)
+from medgemma_lora.data import write_jsonl
+from medgemma_lora.synth import synthesize
+from medgemma_lora.score import compare, join_predictions, mcnemar_exact, mean_ci, rate, read_predictions, score, wilson_ci
+from medgemma_lora.report import score_files
 import medgemma_lora.eval_clinical, medgemma_lora.eval_pediatric  # noqa: F401  (register their scorers)
 from medgemma_lora.eval_clinical import clinical_reward
 
@@ -73,7 +74,7 @@ def test_empty_and_malformed_prediction_files(tmp_path):
     (tmp_path / 'empty.jsonl').write_text('')
     with pytest.raises(ValueError, match='empty'): read_predictions(tmp_path / 'empty.jsonl')
     (tmp_path / 'bad.jsonl').write_text('{"id": "a", "output": "x"}\n\n{"id": "b" "output": "y"}\n')
-    with pytest.raises(ValueError, match=r'bad\.jsonl:3: not valid JSON'): read_predictions(tmp_path / 'bad.jsonl')
+    with pytest.raises(ValueError, match=r'bad\.jsonl:3: malformed JSON'): read_predictions(tmp_path / 'bad.jsonl')
     (tmp_path / 'dup.jsonl').write_text('{"id": "a", "output": "x"}\n{"id": "a", "output": "y"}\n')
     with pytest.raises(ValueError, match=r"'a' \(line 1 and line 2\)"): read_predictions(tmp_path / 'dup.jsonl')
     (tmp_path / 'type.jsonl').write_text('["a", "x"]\n')

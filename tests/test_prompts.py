@@ -232,8 +232,11 @@ def _check_invariants(r: ParsedAnswer):
     assert (r.repairs == []) == (r.status != 'repaired') or r.status == 'invalid'
 
 
-def test_tables_are_big_enough():
-    assert min(len(VALID), len(REPAIRED), len(INVALID)) >= 20
+@pytest.mark.parametrize('table', [VALID, REPAIRED, INVALID], ids=['valid', 'repaired', 'invalid'])
+def test_tables_cover_every_answer_kind(table):
+    "Each outcome is pinned down for every answer format, with at least 20 distinct outputs."
+    assert {kind for kind, *_ in table} == {R, C, B, RP, FR}
+    assert len({(kind, out) for kind, out, _ in table}) >= 20
 
 
 @pytest.mark.parametrize('tsk,out,value', VALID)

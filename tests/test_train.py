@@ -1,14 +1,15 @@
 """Training, resuming, merging and the model layer, end to end on the embedded tiny model (CPU)."""
-import json, os, re
+import json, math, os, re
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from medgemma_lora.data import synthesize, write_jsonl
-from medgemma_lora.train import (ALL_LINEAR, QUANT_SKIP_MODULES, TrainConfig, compute_dtype, load_model, lora_target_regex,
-                                 train)
+from medgemma_lora.data import write_jsonl
+from medgemma_lora.synth import synthesize
+from medgemma_lora.models import QUANT_SKIP_MODULES, compute_dtype, load_model, load_processor
+from medgemma_lora.train import ALL_LINEAR, TrainConfig, lora_target_regex, train
 
 
 @pytest.fixture(scope='module')
@@ -89,6 +90,36 @@ def test_train_missing_data_is_a_clear_error(tmp_path):
 
 @pytest.mark.skipif(os.environ.get('HF_HUB_OFFLINE') != '1', reason='needs HF_HUB_OFFLINE=1 (tests/run.sh sets it)')
 def test_unavailable_gated_model_says_how_to_get_access():
-    for load in (lambda: load_model('google/medgemma-4b-it'), lambda: __import__('medgemma_lora.prompts', fromlist=['x']).load_processor('google/medgemma-4b-it')):
+    for load in (lambda: load_model('google/medgemma-4b-it'), lambda: load_processor('google/medgemma-4b-it')):
         with pytest.raises(OSError, match='HF_TOKEN') as e: load()
         assert 'Kaggle Models' in str(e.value)
+
+
+@pytest.mark.parametrize('scheduler', ['constant', 'cosine'])
+def test_the_schedule_reaches_the_trainer(data_dir, tmp_path, scheduler):
+    """The learning rate the trainer logs follows `TrainConfig.scheduler`: flat for `constant`; for `cosine`, after the
+    warm-up, peak * (1 + cos(pi * progress)) / 2 (40 steps: about 0.88 of peak at step 10 and 0.17 at step 30)."""
+    cfg = _cfg(data_dir, tmp_path/scheduler, scheduler=scheduler, max_steps=40, batch_size=2, logging_steps=1, save_steps=40,
+               warmup_ratio=0.0, lr=1e-3)
+    train(cfg)
+    lrs = {h['step']: h['learning_rate'] for h in json.loads((tmp_path/scheduler/'log_history.json').read_text()) if 'learning_rate' in h}
+    assert len(lrs) == 40
+    if scheduler == 'constant':
+        assert all(abs(lr - 1e-3) < 1e-12 for lr in lrs.values()), lrs
+    else:  # the value logged at step s is the rate step s was taken with: s - 1 steps into the schedule
+        for s, lr in lrs.items(): assert abs(lr - 1e-3 * (1 + math.cos(math.pi * (s - 1) / 40)) / 2) < 1e-9, (s, lr)
+        assert 0.86 < lrs[10] / 1e-3 < 0.90 and 0.15 < lrs[30] / 1e-3 < 0.19
+
+
+def test_every_knob_is_consumed():
+    """Each `TrainConfig` field either declares the `SFTConfig` argument it is passed to (checked in the notebook) or is
+    read by name in medgemma_lora/train.py; and the `train`/`run` argument builders write none of them by hand."""
+    import inspect
+    from dataclasses import fields
+    import medgemma_lora.cli as cli, medgemma_lora.train
+    train_src = Path(medgemma_lora.train.__file__).read_text()
+    train_args, run_args = inspect.getsource(cli._train_args), inspect.getsource(cli._run_args)
+    for f in fields(TrainConfig):
+        assert f.metadata['sft'] or re.search(rf'\bcfg\.{f.name}\b', train_src), f'{f.name} is never used'
+        flag = f"'--{f.name.replace('_', '-')}'"
+        assert flag not in train_args and (f.name in cli.RUN_SETS or flag not in run_args), f'{flag} is written by hand'
