@@ -37,7 +37,7 @@ def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, s
     metrics['cases_per_second'] = timing
     return metrics
 
-# %% ../nbs/03d_pipeline.ipynb #3f2a9ebc
+# %% ../nbs/03d_pipeline.ipynb #1c6618f1
 def run_pipeline(task: str, out=None, model: str = 'tiny', n_train: int | None = None, n_eval: int | None = None, seed: int = 0,
                  eval_batch_size: int = 8, resume: bool = False, verbose: bool = True, **train_overrides) -> dict:
     "data → train → merge → predict (base and merged) → score → report, everything under `out`; returns metrics, summaries and the headline."
@@ -64,6 +64,7 @@ def _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resu
     h = get_scorer(task).headline[0]
     headline = {k: metric_value(get_path(metrics['runs'][k], h)) for k in ('base', 'merged')}
     say((out/'report.md').read_text().split('## Notes')[0])
-    say(f"{h}: base {headline['base']} -> merged {headline['merged']}; train {summary['seconds']:.0f}s, "
+    show = lambda v: '—' if v is None else f'{v:.4g}'
+    say(f"{h}: base {show(headline['base'])} -> merged {show(headline['merged'])}; train {summary['seconds']:.0f}s, "
         f"merge max |logit diff| {rep['max_abs_diff']:.2g}, total {time.time() - t0:.0f}s. Everything is in {out}/")
     return dict(metrics=metrics, train=summary, merge=rep, out=str(out), headline={'metric': h, **headline})

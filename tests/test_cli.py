@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from medgemma_lora.cli import COMMANDS, main
+from medgemma_lora.cli import COMMANDS, main, run_command
 from medgemma_lora.kaggle_kernels import kaggle_push, validate_kernel_folder
 from medgemma_lora.score import get_scorer
 
@@ -18,6 +18,8 @@ def test_console_script_lists_every_command_and_each_has_help():
     for cmd in COMMANDS:
         sub = subprocess.run(['medgemma-lora', cmd, '--help'], capture_output=True, text=True)
         assert sub.returncode == 0 and sub.stdout.startswith(f'usage: medgemma-lora {cmd}'), (cmd, sub.stderr)
+    done = subprocess.run(['medgemma-lora', 'kaggle', 'push', '--dry-run'], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and 'nothing pushed' in done.stdout and not done.stderr.strip(), done   # a command that succeeds exits 0
 
 
 def test_cli_import_and_help_load_no_model_library():
@@ -32,7 +34,7 @@ def test_run_end_to_end_small(tmp_path, capsys, task):
     """`medgemma-lora run` on the tiny model, shrunk: every artefact lands under one folder, the table and the task's
     headline metric print, and the headline is the scorer's."""
     out = tmp_path/'run'
-    res = main(['run', task, '--out', str(out), '--n-train', '24', '--n-eval', '6', '--max-steps', '6'])
+    res = run_command(['run', task, '--out', str(out), '--n-train', '24', '--n-eval', '6', '--max-steps', '6'])
     printed = capsys.readouterr().out
     h = get_scorer(task).headline[0]
     assert '| Metric | base | merged |' in printed and f'{h}: base ' in printed and f'Everything is in {out}/' in printed

@@ -14,7 +14,7 @@ from medgemma_lora.data import (
 from medgemma_lora.synth import draw_chest, synthesize
 from medgemma_lora.sources import ImageResolver, load_clinical, load_pediatric, load_rtl, load_source, make_dataset
 from medgemma_lora.prompts import chat_messages, instruction, system_prompt, to_hf_dataset
-from medgemma_lora.cli import main
+from medgemma_lora.cli import run_command
 
 
 def _digest(d):
@@ -393,7 +393,7 @@ def test_messages_shape():
 
 
 def test_cli_data_command(tmp_path):
-    stats = main(['data', 'pediatric', '--out', str(tmp_path), '--n-train', '8', '--n-eval', '4', '--seed', '1', '--subtask', 'rop'])
+    stats = run_command(['data', 'pediatric', '--out', str(tmp_path), '--n-train', '8', '--n-eval', '4', '--seed', '1', '--subtask', 'rop'])
     assert len(_rows(tmp_path / 'train.jsonl')) == 8 and len(_rows(tmp_path / 'eval.jsonl')) == 4
     assert {r['subtask'] for r in _rows(tmp_path / 'train.jsonl')} == {'rop'} and stats['subtask'] == 'rop'
     assert (tmp_path / 'stats.json').is_file() and (tmp_path / 'images').is_dir()
