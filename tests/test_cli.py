@@ -46,6 +46,16 @@ def test_run_end_to_end_small(tmp_path, capsys, task):
     assert set(metrics['runs']) == {'base', 'merged'} and metrics['runs']['merged']['n_cases'] == 6
     assert res['headline']['metric'] == h and json.loads((out/'adapter'/'train_config.json').read_text())['max_steps'] == 6
     assert len((out/'predictions_merged.jsonl').read_text().splitlines()) == 6
+    if task != 'rtl':  # a trained model writes its fields: the fast option probabilities are the reference's
+        from medgemma_lora.data import read_jsonl
+        from medgemma_lora.generate import _teacher_forced_option_probs, load_for_inference, render
+        model, processor = load_for_inference(str(out/'merged'))
+        refs = {r.id: r for r in read_jsonl(out/'data'/'eval.jsonl')}
+        for row in map(json.loads, (out/'predictions_merged.jsonl').read_text().splitlines()):
+            r = refs[row['id']]
+            ref = _teacher_forced_option_probs(model, processor, r, out/'data', render(processor, r), row['output'])
+            assert list(ref) == list(row.get('option_probs', {})), (ref, row)
+            for f in ref: assert max(abs(a - b) for a, b in zip(ref[f].values(), row['option_probs'][f].values())) < 1e-5
 
 
 def test_predict_and_score_cli(tmp_path, capsys):
