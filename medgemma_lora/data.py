@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['TASKS', 'PEDIATRIC_SUBTASKS', 'RTL_LABELS', 'RTL_CLAIM_TYPES', 'CLINICAL_MODALITIES', 'CLINICAL_VERDICTS',
-           'ERROR_TYPES', 'SEVERITIES', 'FRACTURE_TYPES', 'ROP_ZONES', 'ROP_STAGES', 'check_task', 'require',
-           'require_member', 'Record', 'parse_verdict', 'RecordList', 'Problems', 'iter_jsonl', 'write_jsonl',
-           'read_jsonl', 'dicom_to_image', 'to_rgb', 'load_image', 'save_png', 'replace_images', 'materialize_images',
-           'contact_sheet', 'new_figure', 'save_figure', 'stratum', 'check_no_leak', 'split_records', 'dataset_stats',
-           'stats_table', 'plot_class_balance']
+           'ERROR_TYPES', 'SEVERITIES', 'FRACTURE_TYPES', 'ROP_ZONES', 'ROP_STAGES', 'STRICT_JSON', 'check_task',
+           'require', 'require_member', 'non_finite', 'Record', 'parse_verdict', 'RecordList', 'Problems',
+           'atomic_path', 'write_text', 'write_json', 'check_output', 'output_lock', 'iter_jsonl', 'write_jsonl',
+           'read_jsonl', 'dicom_to_image', 'to_rgb', 'load_image', 'save_png', 'image_file', 'load_record_images',
+           'replace_images', 'materialize_images', 'contact_sheet', 'new_figure', 'save_figure', 'stratum',
+           'check_no_leak', 'split_records', 'dataset_stats', 'stats_table', 'plot_class_balance']
 
-# %% ../nbs/00_data.ipynb #13a9b999
-import hashlib, json, re, warnings
+# %% ../nbs/00_data.ipynb #d4dbc4aa
+import contextlib, hashlib, json, math, os, re, secrets, shutil, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -47,7 +48,19 @@ def require_member(value, allowed, where, what):
     "Raise a `ValueError` naming `where` unless `value` is one of `allowed` (and list what is allowed)."
     require(value in allowed, where, f"unknown {what} {value!r}; expected one of {list(allowed)}")
 
-# %% ../nbs/00_data.ipynb #e70717df
+# %% ../nbs/00_data.ipynb #dde52d02
+def non_finite(obj, path: str = '') -> list[str]:
+    "`'path: value is not a finite number'` for every NaN or infinity anywhere in `obj` (dicts and lists walked)."
+    if isinstance(obj, float) and not math.isfinite(obj): return [f'{path or "(root)"}: {obj} is not a finite number']
+    if isinstance(obj, dict): return [e for k, v in obj.items() for e in non_finite(v, f'{path}/{k}' if path else str(k))]
+    if isinstance(obj, list): return [e for i, v in enumerate(obj) for e in non_finite(v, f'{path}/{i}' if path else str(i))]
+    return []
+
+def _reject_constant(name): raise ValueError(f'{name} is not valid JSON')
+#: A JSON decoder that refuses `NaN`, `Infinity` and `-Infinity` (Python's default accepts them).
+STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+# %% ../nbs/00_data.ipynb #77967917
 @dataclass
 class Record:
     "One task case: the prompt the model sees, the exact `target` answer, image paths and ground-truth metadata."
@@ -84,7 +97,11 @@ class Record:
                "images must be a list of path strings")
         require(isinstance(self.fields, dict) and isinstance(self.metadata, dict), where, "fields and metadata must be objects")
         m = self.metadata
-        require(m.get('patient_id') not in (None, ''), where, "metadata.patient_id is required (splits group by it)")
+        pid = m.get('patient_id')
+        require(isinstance(pid, (str, int)) and not isinstance(pid, bool) and str(pid).strip() != '', where,
+                f"metadata.patient_id must be a non-empty string or integer (splits group by it), got {pid!r}")
+        bad = non_finite({'fields': self.fields, 'metadata': self.metadata})
+        require(not bad, where, bad[0] if bad else '')
         if self.task == 'pediatric': require_member(self.subtask, PEDIATRIC_SUBTASKS, where, 'pediatric subtask')
         else: require(self.subtask is None, where, f"subtask {self.subtask!r} given for task {self.task!r}")
         if self.task == 'clinical':
@@ -173,7 +190,73 @@ class Problems:
         warnings.warn(f"skipped {len(self.items)} bad {self.what} record(s): {', '.join(ids[:50])}{' ...' if len(ids) > 50 else ''}", stacklevel=3)
         return list(self.items)
 
-# %% ../nbs/00_data.ipynb #a69006f2
+# %% ../nbs/00_data.ipynb #1d5ba249
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path beside `path` to write a file or a folder to. When the block ends without an error it becomes
+    `path` (an existing file is replaced in one rename, an existing folder in two); otherwise it is removed and `path`
+    is left as it was."""
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}')
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            old = path.with_name(f'.{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}')
+            path.rename(old); tmp.rename(path); shutil.rmtree(old)
+        else: os.replace(tmp, path)
+    finally:
+        if tmp.is_dir() and not tmp.is_symlink(): shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists(): tmp.unlink()
+
+# %% ../nbs/00_data.ipynb #01463911
+def write_text(path, text: str) -> Path:
+    "Write `text` to `path` as UTF-8, atomically (see `atomic_path`)."
+    with atomic_path(path) as tmp: Path(tmp).write_text(text, encoding='utf-8', newline='\n')
+    return Path(path)
+
+# %% ../nbs/00_data.ipynb #21f57406
+def write_json(obj, path, sort_keys: bool = False) -> Path:
+    "Write `obj` as indented UTF-8 JSON, atomically; NaN and infinities are refused, not written."
+    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=sort_keys, allow_nan=False) + '\n')
+
+# %% ../nbs/00_data.ipynb #dea7f2bb
+def check_output(out, inputs=(), overwrite: bool = False, hint: str = 'pass --overwrite to replace it', marker: str | None = None) -> Path:
+    "Refuse (ValueError) to write `out` when it is one of `inputs` or holds one, or already holds something and not `overwrite`."
+    out = Path(out); ro = out.resolve()
+    for i in inputs:
+        if i is None: continue
+        ri = Path(i).resolve()
+        if ri == ro or ro in ri.parents:
+            raise ValueError(f'{out}: this output would overwrite the input {i}; choose another output path')
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite: raise ValueError(f'{out} already exists and holds an earlier result; {hint}, or choose another path')
+        if out.is_dir() and marker and not (out/marker).exists():
+            raise ValueError(f'{out} holds files that medgemma-lora did not write (no {marker}); it is never replaced: choose a new or empty folder')
+    return out
+
+# %% ../nbs/00_data.ipynb #594b4589
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+
+@contextlib.contextmanager
+def output_lock(out):
+    "Hold `.<name>.lock` beside `out` while writing it; refuse when another live process holds it."
+    out = Path(out); lock = out.with_name(f'.{out.name}.lock'); lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY); break
+        except FileExistsError:
+            try: pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError): pid = 0
+            if pid and _alive(pid): raise ValueError(f'{out} is being written by another command (process {pid}; lock {lock}); wait for it to finish') from None
+            lock.unlink(missing_ok=True)  # a lock left behind by a process that no longer runs
+    else: raise ValueError(f'{out}: could not take the lock {lock}')
+    with os.fdopen(fd, 'w') as f: f.write(str(os.getpid()))
+    try: yield
+    finally: lock.unlink(missing_ok=True)
+
+# %% ../nbs/00_data.ipynb #96fb6390
 def iter_jsonl(path):
     "Yield `(where, row_or_exception)` for each non-blank line of a JSONL file, `where` being `file:line`."
     path = Path(path)
@@ -182,16 +265,16 @@ def iter_jsonl(path):
     except UnicodeDecodeError as e: raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     for i, line in enumerate(lines, 1):
         if not line.strip(): continue
-        try: yield f"{path}:{i}", json.loads(line)
+        try: yield f"{path}:{i}", STRICT_JSON.decode(line)
         except json.JSONDecodeError as e: yield f"{path}:{i}", ValueError(f"malformed JSON ({e.msg} at column {e.colno})")
+        except ValueError as e: yield f"{path}:{i}", ValueError(f"malformed JSON ({e})")
 
-# %% ../nbs/00_data.ipynb #5bab7b2c
+# %% ../nbs/00_data.ipynb #7a63c5ea
 def write_jsonl(records, path):
-    "Write records (or plain dicts) as UTF-8 JSONL, one per line, byte-identical for identical input."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'w', encoding='utf-8', newline='\n') as f:
-        for r in records: f.write(json.dumps(r.to_dict() if isinstance(r, Record) else r, ensure_ascii=False) + '\n')
-    return path
+    "Write records (or plain dicts) as UTF-8 JSONL, one per line, byte-identical for identical input; atomically."
+    with atomic_path(path) as tmp, open(tmp, 'w', encoding='utf-8', newline='\n') as f:
+        for r in records: f.write(json.dumps(r.to_dict() if isinstance(r, Record) else r, ensure_ascii=False, allow_nan=False) + '\n')
+    return Path(path)
 
 # %% ../nbs/00_data.ipynb #be74c0fe
 def read_jsonl(path, skip_bad=False) -> RecordList:
@@ -284,12 +367,25 @@ def load_image(path, window=None):
     except ValueError: raise
     except Exception as e: raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
 
-# %% ../nbs/00_data.ipynb #16ce81d6
+# %% ../nbs/00_data.ipynb #6b6fdd56
 def save_png(img, path):
-    "Save a PIL image as PNG with fixed settings (byte-identical for identical pixels); parent folders are created."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format='PNG', optimize=False, compress_level=6)
-    return path
+    "Save a PIL image as PNG with fixed settings (byte-identical for identical pixels), atomically; parent folders are created."
+    with atomic_path(path) as tmp: img.save(tmp, format='PNG', optimize=False, compress_level=6)
+    return Path(path)
+
+# %% ../nbs/00_data.ipynb #761033a3
+def image_file(root, rel, allow_outside: bool = False) -> Path:
+    "The file of image path `rel` in dataset folder `root`; a path that leaves `root` (absolute, or through `..`) is refused unless `allow_outside`."
+    root_n, p = os.path.normpath(Path(root).absolute()), Path(root)/rel
+    if not allow_outside and os.path.commonpath([root_n, os.path.normpath(p.absolute())]) != root_n:
+        raise ValueError(f"image path {rel!r} leaves the dataset folder {root}: keep images inside it")
+    return p
+
+# %% ../nbs/00_data.ipynb #5ddda9e1
+def load_record_images(record, root, allow_outside: bool = False) -> list:
+    "The images of `record` (paths relative to dataset folder `root`) as 8-bit RGB; a bad path or file raises naming the record."
+    try: return [load_image(image_file(root, p, allow_outside)) for p in record.images]
+    except ValueError as e: raise ValueError(f'record {record.id!r}: {e}') from None
 
 # %% ../nbs/00_data.ipynb #2cf346a0
 def replace_images(record, images):
@@ -314,13 +410,13 @@ def materialize_images(records, out, skip_bad=False) -> RecordList:
     done.skipped = list(getattr(records, 'skipped', [])) + pr.finish(skip_bad)
     return done
 
-# %% ../nbs/00_data.ipynb #c7b8a815
+# %% ../nbs/00_data.ipynb #7e855de8
 def contact_sheet(records, root='.', n=8, size=96):
     "A one-row grid of the first image of the first `n` records, each captioned with its label: a quick look at data."
     recs = [r for r in records if r.images][:n]
     sheet = Image.new('RGB', (size * max(1, len(recs)), size + 12), 'white')
     for i, r in enumerate(recs):
-        sheet.paste(load_image(Path(root) / r.images[0]).resize((size, size), Image.NEAREST), (i * size, 0))
+        sheet.paste(load_record_images(replace_images(r, r.images[:1]), root)[0].resize((size, size), Image.NEAREST), (i * size, 0))
         ImageDraw.Draw(sheet).text((i * size + 2, size), str(r.label)[:16], fill='black')
     return sheet
 
@@ -330,13 +426,13 @@ def new_figure(width: float = 6.4, height: float = 4.0):
     from matplotlib.figure import Figure
     return Figure(figsize=(width, height), layout='constrained')
 
-# %% ../nbs/00_data.ipynb #45d66d1a
+# %% ../nbs/00_data.ipynb #010e09c5
 def save_figure(fig, path) -> Path:
-    "Write `fig` as PNG to `path` (parents created) and return the path; fails if nothing was written."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format='png', dpi=110)
-    if not path.is_file() or path.stat().st_size == 0: raise RuntimeError(f'{path}: plot was not written')
-    return path
+    "Write `fig` as PNG to `path` (parents created), atomically, and return the path; fails if nothing was written."
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=110)
+        if not tmp.is_file() or tmp.stat().st_size == 0: raise RuntimeError(f'{path}: plot was not written')
+    return Path(path)
 
 # %% ../nbs/00_data.ipynb #3e81d436
 def stratum(record):

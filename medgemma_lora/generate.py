@@ -6,11 +6,11 @@
 __all__ = ['MAX_NEW_TOKENS', 'render', 'task_key', 'choice_fields', 'prompt_cache', 'option_probs', 'predict',
            'json_schema_logits_processor', 'load_for_inference']
 
-# %% ../nbs/03a_generate.ipynb #37c20f74
+# %% ../nbs/03a_generate.ipynb #c96cadf5
 import copy, json
 from pathlib import Path
 import torch
-from .data import load_image
+from .data import load_record_images
 from .prompts import chat_messages, schema_for
 from .models import load_model, load_processor
 
@@ -28,7 +28,7 @@ def task_key(record) -> str:
     "`subtask` for pediatric records, else `task`: the key of per-task tables."
     return record.subtask if record.task == 'pediatric' else record.task
 
-# %% ../nbs/03a_generate.ipynb #44867094
+# %% ../nbs/03a_generate.ipynb #11355938
 def _batches(records, batch_size):
     "Index batches grouped by image count (a processor batch needs the same structure), in input order within groups."
     groups = {}
@@ -38,7 +38,7 @@ def _batches(records, batch_size):
 
 def _encode(processor, records, root, texts):
     "Processor batch for `texts` with the records' images, left-padded, no extra BOS (the template has it)."
-    images = [[load_image(Path(root)/p) for p in r.images] for r in records]
+    images = [load_record_images(r, root) for r in records]
     kw = dict(text=texts, padding=True, add_special_tokens=False, return_tensors='pt')
     if any(images): kw['images'] = images
     processor.tokenizer.padding_side = 'left'
@@ -108,7 +108,7 @@ def prompt_cache(model, enc):
     return model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1], use_cache=True,
                  **({'token_type_ids': tt[:, :-1]} if tt is not None else {}), **extra).past_key_values
 
-# %% ../nbs/03a_generate.ipynb #c8e2c8fe
+# %% ../nbs/03a_generate.ipynb #328eda84
 def _prompt_tail(tok, text: str) -> str:
     "The text after the last added token (`<start_of_turn>`, ...) of `text`: tokenizers split there, so only this tail can merge with what follows."
     return text[max((text.rfind(a) + len(a) for a in map(str, tok.added_tokens_decoder.values()) if a in text), default=0):]
@@ -117,7 +117,7 @@ def _option_items(processor, records, texts, outputs, enc):
     """What to score from the prompt cache, per record: a list of (field, suffix ids, input ids, [(option key, option ids)]),
     or None when scoring from the cache would not be exact. An item serves every option whose tokens but the last are
     a prefix of its input (one-token options share one item). Tokenization: three batched calls on short texts."""
-    tok, mask = processor.tokenizer, enc['attention_mask']
+    tok = processor.tokenizer
     ids = lambda strings: tok(list(strings), add_special_tokens=False)['input_ids'] if strings else []
     tails = [_prompt_tail(tok, t) for t in texts]
     tail_ids = ids(tails)
@@ -171,7 +171,7 @@ def option_probs(model, processor, records, root, texts, outputs, enc=None, cach
         if per_record[i] is None: res[i] = _teacher_forced_option_probs(model, processor, r, root, texts[i], outputs[i])
     return res
 
-# %% ../nbs/03a_generate.ipynb #30e762cb
+# %% ../nbs/03a_generate.ipynb #3df71a39
 @torch.no_grad()
 def predict(model, processor, records, root, batch_size: int = 8, max_new_tokens: int | None = None,
             with_option_probs: bool = True, logits_processor_factory=None, progress: bool = True) -> list[dict]:
@@ -179,6 +179,9 @@ def predict(model, processor, records, root, batch_size: int = 8, max_new_tokens
     from tqdm.auto import tqdm
     records = list(records)
     if not records: raise ValueError('predict: no records to generate for')
+    if not (isinstance(batch_size, int) and batch_size >= 1): raise ValueError(f'batch size must be a whole number >= 1, got {batch_size!r}')
+    if max_new_tokens is not None and not max_new_tokens >= 1: raise ValueError(f'max_new_tokens must be >= 1, got {max_new_tokens!r}')
+    for r in records: load_record_images(r, root)  # every image readable before any generation: a bad one costs seconds, not a run
     model.eval()
     dev = next(model.parameters()).device
     rows = [None] * len(records)
@@ -217,7 +220,7 @@ def json_schema_logits_processor(processor, records):
     grammar = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(schema_for(r.task, r.subtask)), any_whitespace=False)
     return LogitsProcessorList([xgr.contrib.hf.LogitsProcessor(grammar)])
 
-# %% ../nbs/03a_generate.ipynb #0a8c3f21
+# %% ../nbs/03a_generate.ipynb #d84495ed
 def load_for_inference(model_id='tiny', adapter=None, quantization=None):
     "Model + processor for generation: a base (`tiny`, a Hub id or a folder such as a merged model), optionally + adapter."
     if adapter and not (Path(adapter)/'adapter_config.json').is_file():
@@ -226,5 +229,7 @@ def load_for_inference(model_id='tiny', adapter=None, quantization=None):
     processor = load_processor(str(adapter) if adapter and (Path(adapter)/'tokenizer.json').exists() else model_id)
     if adapter:
         from peft import PeftModel
-        model = PeftModel.from_pretrained(model, str(adapter)).eval()
+        try: model = PeftModel.from_pretrained(model, str(adapter)).eval()
+        except RuntimeError as e:  # size mismatch: trained on a base of other shapes
+            raise ValueError(f'{adapter}: this adapter does not fit the model {model_id}: {str(e).splitlines()[0][:300]}') from None
     return model, processor

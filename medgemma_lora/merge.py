@@ -5,14 +5,15 @@
 # %% auto #0
 __all__ = ['MERGE_TOLERANCE', 'MergeVerificationError', 'verification_batch', 'logits_and_greedy', 'model_card', 'merge']
 
-# %% ../nbs/03_merge.ipynb #faa82dbc
-import json, shutil, tempfile
+# %% ../nbs/03_merge.ipynb #7becaf98
+import json
 from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
 from .models import TINY_IMAGE_SIZE, image_chat_batch, load_processor, resolve_model_path
 from .train import TrainConfig
+from .data import atomic_path, check_output, output_lock, write_json, write_text
 
 #: Largest allowed |merged - adapted| logit difference, by the dtype the merge runs in (fp32 ≈ rounding noise of
 #: re-associating W + BA; bf16 has an 8-bit mantissa, so merged weights round to a coarser grid).
@@ -76,30 +77,36 @@ merged into the base reloaded at {report['dtype']}.
 Research artefact; not for clinical use.
 """
 
-# %% ../nbs/03_merge.ipynb #6e38f40c
-def merge(adapter_dir, out_dir, max_shard_size: str = '2GB', device: str = 'cpu', tolerance: float | None = None) -> dict:
-    "Merge the adapter in `adapter_dir` into its base at full precision, verify, and save to `out_dir` (or raise)."
+# %% ../nbs/03_merge.ipynb #ad491fb6
+def merge(adapter_dir, out_dir, max_shard_size: str = '2GB', device: str = 'cpu', tolerance: float | None = None,
+          overwrite: bool = False) -> dict:
+    """Merge the adapter in `adapter_dir` into its base at full precision, verify, and save to `out_dir` (or raise).
+    `out_dir` may not be the adapter (or hold it); an earlier merged model there is replaced only with `overwrite`, and
+    only once the new one is verified and written."""
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
-    if not (adapter_dir/'adapter_config.json').exists():
-        raise FileNotFoundError(f'{adapter_dir} has no adapter_config.json: is it the --out folder of `medgemma-lora train`?')
+    for f in ('adapter_config.json', 'train_config.json'):
+        if not (adapter_dir/f).is_file():
+            raise FileNotFoundError(f'{adapter_dir} has no {f}: is it the --out folder of a finished `medgemma-lora train`?')
     cfg = TrainConfig.load(adapter_dir/'train_config.json')
+    base_path = resolve_model_path(cfg.model)
+    check_output(out_dir, inputs=[adapter_dir] + ([base_path] if Path(base_path).exists() else []), overwrite=overwrite, marker='merge_report.json')
     summary = json.loads((adapter_dir/'train_summary.json').read_text()) if (adapter_dir/'train_summary.json').exists() else None
     processor = load_processor(str(adapter_dir))
-    base = AutoModelForImageTextToText.from_pretrained(resolve_model_path(cfg.model), dtype='auto', trust_remote_code=False).to(device).eval()
+    base = AutoModelForImageTextToText.from_pretrained(base_path, dtype='auto', trust_remote_code=False).to(device).eval()
     dtype = base.dtype
     tol = tolerance if tolerance is not None else MERGE_TOLERANCE[dtype]
     batch = verification_batch(processor)
-    peft_model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
+    try: peft_model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
+    except RuntimeError as e:  # size mismatch: an adapter trained on a base of other shapes
+        raise ValueError(f'{adapter_dir}: this adapter does not fit its base {cfg.model}: {str(e).splitlines()[0][:300]}') from None
     ref_logits, ref_gen = logits_and_greedy(peft_model, batch)
     merged = peft_model.merge_and_unload().eval()
     m_logits, m_gen = logits_and_greedy(merged, batch)
     report = dict(dtype=str(dtype).replace('torch.', ''), tolerance=tol, max_abs_diff=float((m_logits - ref_logits).abs().max()),
                   greedy_equal=bool(torch.equal(m_gen, ref_gen)))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix='.merge-', dir=out_dir.parent))
-    try:
+    with output_lock(out_dir), atomic_path(out_dir) as tmp:
         merged.save_pretrained(str(tmp), max_shard_size=max_shard_size)  # safetensors, sharded above max_shard_size
         processor.save_pretrained(str(tmp))
         reloaded = AutoModelForImageTextToText.from_pretrained(str(tmp), dtype=dtype).to(device).eval()
@@ -112,10 +119,7 @@ def merge(adapter_dir, out_dir, max_shard_size: str = '2GB', device: str = 'cpu'
               and report['greedy_equal_reloaded'] and report['tied_ok'])
         report['passed'] = ok
         if not ok: raise MergeVerificationError(f'merge of {adapter_dir} failed verification, nothing written: {report}')
-        (tmp/'README.md').write_text(model_card(cfg, report, summary))
-        (tmp/'merge_report.json').write_text(json.dumps(report, indent=2))
-        if out_dir.exists(): shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+        write_text(tmp/'README.md', model_card(cfg, report, summary))
+        write_json(report, tmp/'merge_report.json')
     report['out'] = str(out_dir); report['files'] = sorted(p.name for p in out_dir.iterdir())
     return report

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['evaluate_models', 'run_pipeline']
 
-# %% ../nbs/03d_pipeline.ipynb #d4e63e6d
+# %% ../nbs/03d_pipeline.ipynb #0d5843c8
 import time
 from pathlib import Path
-from .data import read_jsonl, write_jsonl
+from .data import check_output, output_lock, read_jsonl, write_jsonl
 from .sources import make_dataset
 from .train import TINY_TRAINING, TrainConfig, train
 from .merge import merge
@@ -17,11 +17,15 @@ from .generate import load_for_inference, predict
 from .score import get_path, get_scorer, metric_value
 from .report import score_files
 
-# %% ../nbs/03d_pipeline.ipynb #55616131
-def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, split: str = 'eval.jsonl', progress: bool = True) -> dict:
+# %% ../nbs/03d_pipeline.ipynb #72418a85
+def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, split: str = 'eval.jsonl', progress: bool = True,
+                    overwrite: bool = False) -> dict:
     """Generate with every model in `runs` ({name: {'model': id, 'adapter': dir or None, 'quantization': ...}}) on
-    `data_dir/split`, save `out/predictions_<name>.jsonl`, and write one report comparing the first run (A) with the last (B)."""
+    `data_dir/split`, save `out/predictions_<name>.jsonl`, and write one report comparing the first run (A) with the last (B).
+    Earlier predictions, metrics or report in `out` are replaced only with `overwrite` (checked before generating)."""
     data_dir, out = Path(data_dir), Path(out)
+    for f in [f'predictions_{n}.jsonl' for n in runs] + ['metrics.json', 'report.md']:
+        check_output(out/f, inputs=[data_dir/split], overwrite=overwrite)
     refs = read_jsonl(data_dir/split)
     paths, timing = {}, {}
     for name, spec in runs.items():
@@ -32,35 +36,41 @@ def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, s
         paths[name] = write_jsonl(rows, out/f'predictions_{name}.jsonl')
         del model
     names = list(runs)
-    metrics = score_files(task, paths[names[-1]], data_dir/split, out/'metrics.json',
-                          compare=paths[names[0]] if len(names) > 1 else None, names=names if len(names) > 1 else names[-1:])
+    metrics = score_files(task, paths[names[-1]], data_dir/split, out/'metrics.json', compare=paths[names[0]] if len(names) > 1 else None,
+                          names=names if len(names) > 1 else names[-1:], overwrite=overwrite)
     metrics['cases_per_second'] = timing
     return metrics
 
-# %% ../nbs/03d_pipeline.ipynb #1c6618f1
+# %% ../nbs/03d_pipeline.ipynb #c0bfa26b
 def run_pipeline(task: str, out=None, model: str = 'tiny', n_train: int | None = None, n_eval: int | None = None, seed: int = 0,
-                 eval_batch_size: int = 8, resume: bool = False, verbose: bool = True, **train_overrides) -> dict:
-    "data → train → merge → predict (base and merged) → score → report, everything under `out`; returns metrics, summaries and the headline."
-    with progress_bars(verbose):
-        return _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, verbose, train_overrides)
+                 eval_batch_size: int = 8, resume: bool = False, overwrite: bool = False, verbose: bool = True, **train_overrides) -> dict:
+    """data → train → merge → predict (base and merged) → score → report, everything under `out`; returns metrics,
+    summaries and the headline. A folder that holds an earlier run is continued with `resume` (its dataset reused,
+    training resumed, the later steps redone) or replaced with `overwrite`; otherwise it is refused."""
+    out = Path(out or f'runs/{task}')
+    check_output(out, overwrite=resume or overwrite, hint='pass --resume to continue it or --overwrite to start over', marker='data/stats.json')
+    with progress_bars(verbose), output_lock(out):
+        return _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, overwrite, verbose, train_overrides)
 
-def _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, verbose, train_overrides):
-    out, tiny = Path(out or f'runs/{task}'), model == 'tiny'
+def _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, overwrite, verbose, train_overrides):
+    tiny = model == 'tiny'
     n_train, n_eval = n_train or (400 if tiny else 200), n_eval or (40 if tiny else 50)
     say = print if verbose else (lambda *a, **k: None)
     t0 = time.time()
-    say(f'== 1/4 data: {task}, {n_train} train / {n_eval} eval -> {out/"data"}')
-    make_dataset(task, out/'data', n_train=n_train, n_eval=n_eval, seed=seed, verbose=verbose)
+    if resume and not overwrite and (out/'data'/'stats.json').is_file(): say(f'== 1/4 data: reusing {out/"data"}')
+    else:
+        say(f'== 1/4 data: {task}, {n_train} train / {n_eval} eval -> {out/"data"}')
+        make_dataset(task, out/'data', n_train=n_train, n_eval=n_eval, seed=seed, overwrite=overwrite, verbose=verbose)
     over = {**(TINY_TRAINING if tiny else {}), 'seed': seed, **{k: v for k, v in train_overrides.items() if v is not None}}
     cfg = TrainConfig.preset_config(task, data=str(out/'data'), out=str(out/'adapter'), model=model, **over)
     say(f'== 2/4 train: {cfg.preset} preset on {model} ({cfg.quantization or "full precision"}) -> {cfg.out}')
-    summary = train(cfg, resume=resume, progress=verbose)
+    summary = train(cfg, resume=resume, progress=verbose, overwrite=overwrite)
     say(f'== 3/4 merge -> {out/"merged"}')
-    rep = merge(out/'adapter', out/'merged')
+    rep = merge(out/'adapter', out/'merged', overwrite=resume or overwrite)
     say(f'== 4/4 evaluate base vs merged on {n_eval} held-out cases -> {out}')
     q = cfg.quantization
     metrics = evaluate_models(task, out/'data', {'base': {'model': model, 'quantization': q}, 'merged': {'model': str(out/'merged'), 'quantization': q}},
-                              out, batch_size=eval_batch_size, progress=verbose)
+                              out, batch_size=eval_batch_size, progress=verbose, overwrite=resume or overwrite)
     h = get_scorer(task).headline[0]
     headline = {k: metric_value(get_path(metrics['runs'][k], h)) for k in ('base', 'merged')}
     say((out/'report.md').read_text().split('## Notes')[0])

@@ -8,13 +8,12 @@ __all__ = ['SCHEMAS', 'SYSTEM_PROMPTS', 'MAX_ANSWER_CHARS', 'MAX_NESTING', 'NEGA
            'chat_messages', 'to_hf_dataset', 'ParsedAnswer', 'parse_answer', 'overconfident_phrases',
            'is_overconfident']
 
-# %% ../nbs/01_prompts.ipynb #8d8bdffc
+# %% ../nbs/01_prompts.ipynb #bf9b2ac9
 import json, math, re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from .data import (TASKS, PEDIATRIC_SUBTASKS, RTL_LABELS, FRACTURE_TYPES, ROP_ZONES, ROP_STAGES,
-                                CLINICAL_VERDICTS, Problems, load_image, parse_verdict)
+                                CLINICAL_VERDICTS, STRICT_JSON, Problems, load_record_images, non_finite, parse_verdict)
 
 def answer_kind(task: str, subtask: str | None = None) -> str:
     "The answer format `(task, subtask)` asks for: 'rtl', 'clinical', or the pediatric subtask ('bone_age', 'rop', 'fracture')."
@@ -66,18 +65,11 @@ def schema_for(task: str, subtask: str | None = None) -> dict:
         raise ValueError(f"task {task!r} answers in text ('ERROR - reason' / 'CORRECT - reason'), not JSON: it has no schema")
     return SCHEMAS[kind]
 
-# %% ../nbs/01_prompts.ipynb #65128eb8
+# %% ../nbs/01_prompts.ipynb #a8b63fba
 @lru_cache(maxsize=None)
 def _validator(kind: str):
     from jsonschema import Draft202012Validator
     return Draft202012Validator(SCHEMAS[kind])
-
-def _non_finite(obj, path='') -> list[str]:
-    "Paths of NaN/inf numbers anywhere in `obj` (JSON Schema's range checks let NaN through)."
-    if isinstance(obj, float) and not math.isfinite(obj): return [f'{path or "(root)"}: {obj} is not a finite number']
-    if isinstance(obj, dict): return [e for k, v in obj.items() for e in _non_finite(v, f'{path}/{k}' if path else str(k))]
-    if isinstance(obj, list): return [e for i, v in enumerate(obj) for e in _non_finite(v, f'{path}/{i}' if path else str(i))]
-    return []
 
 def validate_answer(task: str, obj, subtask: str | None = None) -> list[str]:
     "Why `obj` is not a valid answer for `(task, subtask)`, as 'path: message' strings; `[]` means valid."
@@ -88,7 +80,7 @@ def validate_answer(task: str, obj, subtask: str | None = None) -> list[str]:
         errs = sorted(_validator(kind).iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message))
         out = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errs]
     except RecursionError: return ['(root): nested too deeply to validate']
-    return out + _non_finite(obj)
+    return out + non_finite(obj)  # JSON Schema's range checks let NaN through
 
 # %% ../nbs/01_prompts.ipynb #90f9fbd9
 SYSTEM_PROMPTS = {
@@ -150,11 +142,11 @@ def chat_messages(record, with_answer: bool = True) -> list[dict]:
     if with_answer: msgs.append({'role': 'assistant', 'content': [_text(record.target)]})
     return msgs
 
-# %% ../nbs/01_prompts.ipynb #882cac29
+# %% ../nbs/01_prompts.ipynb #e94d0844
 def to_hf_dataset(records, root='.', shape='messages', keep=()):
     """A `datasets.Dataset` for TRL: `shape='messages'` gives columns `messages`, `images`; `'prompt_completion'` gives
     `prompt` (messages up to the user turn), `completion` (the assistant turn) and `images`. Images are loaded with
-    `load_image` from `root` (the dataset folder); missing or unreadable images raise `ValueError` listing the ids.
+    `load_record_images` from `root` (the dataset folder); missing or unreadable images raise `ValueError` listing the ids.
     `keep`: record attributes to add as extra columns (e.g. `('id',)`)."""
     import datasets
     if shape not in ('messages', 'prompt_completion'): raise ValueError(f"unknown shape {shape!r}; expected 'messages' or 'prompt_completion'")
@@ -162,7 +154,7 @@ def to_hf_dataset(records, root='.', shape='messages', keep=()):
     if not records: raise ValueError("to_hf_dataset: no records")
     rows, pr = [], Problems('images')
     for r in records:
-        try: imgs = [load_image(Path(root) / p) for p in r.images]
+        try: imgs = load_record_images(r, root)
         except ValueError as e: pr.add(None, r.id, str(e)); continue
         msgs = chat_messages(r)
         row = dict(messages=msgs) if shape == 'messages' else dict(prompt=msgs[:-1], completion=msgs[-1:])
@@ -203,15 +195,13 @@ def _as_text(text) -> tuple[str | None, str | None]:
     if not text.strip(): return None, 'empty answer'
     return text, None
 
-# %% ../nbs/01_prompts.ipynb #bcd23b2b
-def _reject_constant(name): raise ValueError(f'{name} is not valid JSON')
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# %% ../nbs/01_prompts.ipynb #688ba2a0
 _FENCE = re.compile(r'```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|\Z)', re.S)
 
 def _loads(s: str):
     "Strict JSON: (value, None) or (None, error message)."
     try:
-        value, end = _DECODER.raw_decode(s)
+        value, end = STRICT_JSON.raw_decode(s)
         if s[end:].strip(): return None, f'extra data after the JSON value at char {end}'
         return value, None
     except (ValueError, RecursionError) as e: return None, f'not JSON: {e}'
@@ -237,7 +227,7 @@ def _dicts(value) -> list:
     if isinstance(value, list): return [v for v in value if isinstance(v, dict)]
     return []
 
-# %% ../nbs/01_prompts.ipynb #9cf7422d
+# %% ../nbs/01_prompts.ipynb #3affc463
 def _parse_json(task, subtask, text: str) -> ParsedAnswer:
     "JSON answers: valid as is, repaired (fence / extraction / json_repair), or invalid with the reason."
     s = text.strip()
@@ -259,7 +249,7 @@ def _parse_json(task, subtask, text: str) -> ParsedAnswer:
         return ParsedAnswer(None, 'invalid', repairs, f'brackets nested {depth} deep, more than MAX_NESTING={MAX_NESTING}')
     first_errs = None
     for i in starts:  # a complete object inside prose
-        try: value, _ = _DECODER.raw_decode(body, i)
+        try: value, _ = STRICT_JSON.raw_decode(body, i)
         except (ValueError, RecursionError): continue
         for d in _dicts(value):
             errs = validate_answer(task, d, subtask)

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['plot_rates', 'write_report', 'score_files']
 
-# %% ../nbs/03c_report.ipynb #d3bd8391
+# %% ../nbs/03c_report.ipynb #14da58b0
 import inspect, json, math, shutil
 from pathlib import Path
-from .data import new_figure, save_figure, read_jsonl
+from .data import check_output, new_figure, read_jsonl, save_figure, write_json, write_text
 from .score import compare_scored, flatten, get_path, get_scorer, metric_value, score
 
 # %% ../nbs/03c_report.ipynb #ae25ce89
@@ -71,7 +71,7 @@ def _json_ready(x):
     if isinstance(x, float) and not math.isfinite(x): raise ValueError(f'metrics contain a non-finite number: {x}')
     return x
 
-# %% ../nbs/03c_report.ipynb #f9b8530d
+# %% ../nbs/03c_report.ipynb #b77134ff
 def write_report(out_dir, metrics_by_name: dict, title: str = 'Evaluation report', *, task: str | None = None,
                  comparison: dict | None = None, plots=(), notes=(), metrics_file: str = 'metrics.json') -> dict:
     """Write `report.md`, `metrics_file` and PNG plots into `out_dir`. `metrics_by_name`: run name -> metrics from
@@ -123,22 +123,25 @@ def write_report(out_dir, metrics_by_name: dict, title: str = 'Evaluation report
         lines += ['', '## Definitions', '', inspect.cleandoc(scorer.fn.__doc__)]
     if written: lines += ['', '## Plots', ''] + [f'![{p.stem}]({p.name})' for p in written]
     report = out_dir / 'report.md'
-    report.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    write_text(report, '\n'.join(lines) + '\n')
     data = {'title': title, 'task': task, 'runs': {k: {kk: vv for kk, vv in m.items() if not kk.startswith('_')} for k, m in metrics_by_name.items()},
             'comparison': comparison}
     mpath = out_dir / metrics_file
-    mpath.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + '\n', encoding='utf-8')
+    write_json(_json_ready(data), mpath)
     return {'report': report, 'metrics': mpath, 'plots': written}
 
-# %% ../nbs/03c_report.ipynb #43a30a16
+# %% ../nbs/03c_report.ipynb #26e1010f
 def score_files(task: str, predictions, references, out, compare=None, *, missing: str = 'raise', extra: str = 'raise',
-                title: str | None = None, names=None) -> dict:
+                title: str | None = None, names=None, overwrite: bool = False) -> dict:
     """Score the predictions JSONL file `predictions` against the references JSONL `references` for `task`, and write
     the report. `out`: a `.json` file path (the metrics file; report and plots go in its folder) or a folder (gets
     `metrics.json`). `compare`: another predictions file on the same references, reported as the first run (A) with
-    `predictions` as B; `names` overrides the run names (default: the file stems). Returns what `metrics.json` holds."""
+    `predictions` as B; `names` overrides the run names (default: the file stems). An earlier metrics file or report is
+    replaced only with `overwrite`; an input is never written over. Returns what `metrics.json` holds."""
     out = Path(out)
     out_dir, mfile = (out.parent, out.name) if out.suffix == '.json' else (out, 'metrics.json')
+    for f in (out_dir/mfile, out_dir/'report.md'):
+        check_output(f, inputs=[predictions, references, compare], overwrite=overwrite)
     files = ([compare] if compare is not None else []) + [predictions]
     if names is None:
         names = [Path(f).stem for f in files]

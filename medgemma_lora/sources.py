@@ -7,28 +7,37 @@ __all__ = ['IMAGE_EXTS', 'MODALITY_ALIASES', 'PEDIATRIC_FOLDERS', 'SUBTASK_ALIAS
            'clinical_record', 'load_clinical', 'pediatric_record', 'load_pediatric', 'rtl_record', 'load_rtl',
            'load_source', 'make_dataset']
 
-# %% ../nbs/00b_sources.ipynb #ee28413c
-import json, re, warnings
+# %% ../nbs/00b_sources.ipynb #0223c578
+import json, os, re, warnings
 from pathlib import Path
 import numpy as np
 from .data import (CLINICAL_MODALITIES, FRACTURE_TYPES, PEDIATRIC_SUBTASKS, RTL_LABELS, ROP_STAGES, ROP_ZONES,
                                 Record, RecordList, Problems, require, require_member, check_task, iter_jsonl, read_jsonl,
-                                write_jsonl, parse_verdict, replace_images, materialize_images, split_records, check_no_leak,
-                                dataset_stats, stats_table)
+                                write_jsonl, write_json, parse_verdict, replace_images, materialize_images, split_records,
+                                check_no_leak, dataset_stats, stats_table, image_file, check_output, output_lock, atomic_path)
 from .synth import (rtl_target, clinical_target, pediatric_target, pediatric_prompt, bone_age_label, synthesize)
 
-# %% ../nbs/00b_sources.ipynb #73a84d0d
+# %% ../nbs/00b_sources.ipynb #906ec539
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.dcm', '.dicom', '.tif', '.tiff', '.bmp')
 
 class ImageResolver:
     "Resolve image references (absolute, relative, or foreign absolute paths; bare ids) to files on this machine."
-    def __init__(self, bases=(), images_root=None, search=None):
-        "`bases`: folders relative paths may start from; bare names are searched under `images_root`, else `search`."
+    def __init__(self, bases=(), images_root=None, search=None, allow_outside=False):
+        """`bases`: folders relative paths may start from; bare names are searched under `images_root`, else `search`.
+        A file found outside these folders is refused unless `allow_outside`: a data file must not read any file."""
         self.root = Path(images_root) if images_root else None
         if self.root is not None and not self.root.is_dir(): raise ValueError(f"{self.root}: images root is not a directory")
         self.bases = [Path(b) for b in bases if b]
         self.search = self.root or (Path(search) if search else (self.bases[0] if self.bases else None))
-        self._index = None
+        self.allow_outside, self._index = allow_outside, None
+
+    def _inside(self, p):
+        "`p`, if it lies inside the images root, a base or the search folder (or anywhere, with `allow_outside`)."
+        folders = [os.path.normpath(f.absolute()) for f in dict.fromkeys([self.root, self.search, *self.bases]) if f]
+        pn = os.path.normpath(Path(p).absolute())
+        if self.allow_outside or any(os.path.commonpath([f, pn]) == f for f in folders): return p
+        raise ValueError(f"image {p} lies outside the data folders ({', '.join(folders)}); pass --images-root with the "
+                         "folder that holds it, or --allow-outside-images")
 
     def _lookup(self, name):
         if self._index is None:
@@ -44,10 +53,10 @@ class ImageResolver:
         refs = [str(r) for r in refs if r not in (None, '')]
         for ref in refs:
             p = Path(ref)
-            if p.is_absolute() and p.is_file(): return p
+            if p.is_absolute() and p.is_file(): return self._inside(p)
             if not p.is_absolute():
                 for b in ([self.root] if self.root else []) + self.bases:
-                    if (b / p).is_file(): return b / p
+                    if (b / p).is_file(): return self._inside(b / p)
         for ref in refs:
             name = ref.replace('\\', '/').rstrip('/').split('/')[-1]
             names = [name] if Path(name).suffix.lower() in IMAGE_EXTS else [name + e for e in IMAGE_EXTS] + [name]
@@ -149,8 +158,8 @@ def clinical_record(row, where, resolver):
     fields = {k: row[k] for k in ('instruction', 'image_file') if row.get(k)}
     return Record(str(rid), 'clinical', row['input'], clinical_target(verdict, reason), images, None, fields, meta).validate(where)
 
-# %% ../nbs/00b_sources.ipynb #979530f7
-def load_clinical(path, images_root=None, skip_bad=False) -> RecordList:
+# %% ../nbs/00b_sources.ipynb #34f194b7
+def load_clinical(path, images_root=None, skip_bad=False, allow_outside_images=False) -> RecordList:
     """Clinical scenarios from a `.jsonl` file, a `.json` array, or a folder of them (`*.jsonl`, else `*.json` but
     `*stats*`). Accepted row fields: `id` (or `metadata.scenario_id`), `instruction`, `input`, `output`, `image_file`,
     `image_path`, optional `patient_id`, and `metadata{scenario_id, modality, image_type, error_type, severity,
@@ -158,7 +167,7 @@ def load_clinical(path, images_root=None, skip_bad=False) -> RecordList:
     same picture never lands in both splits. Images resolve against `images_root`, then the file's folder."""
     pr, recs = Problems('clinical scenarios'), []
     for f in _clinical_files(path):
-        resolver = ImageResolver([f.parent, f.parent / 'images'], images_root, search=f.parent)
+        resolver = ImageResolver([f.parent, f.parent / 'images'], images_root, search=f.parent, allow_outside=allow_outside_images)
         for where, row in _iter_json_rows(f):
             if isinstance(row, Exception): pr.add(where, None, str(row)); continue
             try: recs.append((where, clinical_record(row, where, resolver)))
@@ -293,8 +302,8 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85)
     rid = str(raw_id) if str(raw_id).startswith(st) else f'{st}:{raw_id}'
     return Record(rid, 'pediatric', pediatric_prompt(st, fields), target, images, st, fields, meta).validate(where)
 
-# %% ../nbs/00b_sources.ipynb #f9f2a210
-def load_pediatric(path, images_root=None, skip_bad=False, subtask=None, confidence=0.85) -> RecordList:
+# %% ../nbs/00b_sources.ipynb #fc169458
+def load_pediatric(path, images_root=None, skip_bad=False, subtask=None, confidence=0.85, allow_outside_images=False) -> RecordList:
     """Pediatric records from a pedirad-custom tree, a PediRad-8K tree, or one annotation file (JSON array, or an object
     with an `annotations` list). Ids become `<subtask>:<id>` so task folders may reuse ids. `subtask` keeps one subtask;
     keeping none is an error. Images resolve against `images_root`, the annotation's folder, its `{split}/` folder,
@@ -304,7 +313,7 @@ def load_pediatric(path, images_root=None, skip_bad=False, subtask=None, confide
     pr, recs, n_other = Problems('pediatric annotations'), [], 0
     for f, st, split in _annotation_files(path):
         bases = [f.parent, f.parent / split, f.parent.parent, root, root / 'images', root / 'processed', root / split]
-        resolver = ImageResolver(list(dict.fromkeys(bases)), images_root, search=root)
+        resolver = ImageResolver(list(dict.fromkeys(bases)), images_root, search=root, allow_outside=allow_outside_images)
         for where, row in _iter_json_rows(f):
             if isinstance(row, Exception): pr.add(where, None, str(row)); continue
             try: r = pediatric_record(row, where, st, resolver, split, confidence)
@@ -361,12 +370,12 @@ def rtl_record(row, where, resolver=None, default_id=None):
                 label=out[0]['label'], labels=[a['label'] for a in out], kind='alignment', source='rtl-jsonl')
     return Record(rid, 'rtl', prompt, rtl_target(out), images, None, {}, meta).validate(where)
 
-# %% ../nbs/00b_sources.ipynb #186c112b
-def load_rtl(path, images_root=None, skip_bad=False) -> RecordList:
+# %% ../nbs/00b_sources.ipynb #00eac75c
+def load_rtl(path, images_root=None, skip_bad=False, allow_outside_images=False) -> RecordList:
     "RTL records from a prompt/completion JSONL file (see `rtl_record` for accepted fields); ids default to `<file stem>_<line>`."
     path = Path(path)
     if not path.is_file(): raise ValueError(f"{path}: no such file")
-    resolver, pr, recs = ImageResolver([path.parent, path.parent / 'images'], images_root, search=path.parent), Problems('rtl rows'), []
+    resolver, pr, recs = ImageResolver([path.parent, path.parent / 'images'], images_root, search=path.parent, allow_outside=allow_outside_images), Problems('rtl rows'), []
     for where, row in _iter_json_rows(path):
         if isinstance(row, Exception): pr.add(where, None, str(row)); continue
         num = re.search(r'(\d+)\]?$', where).group(1)
@@ -374,44 +383,64 @@ def load_rtl(path, images_root=None, skip_bad=False) -> RecordList:
         except ValueError as e: pr.add(where, row.get('id') if isinstance(row, dict) else None, _reason(e, where))
     return _finish_records(recs, pr, skip_bad)
 
-# %% ../nbs/00b_sources.ipynb #94fe599d
+# %% ../nbs/00b_sources.ipynb #c190a925
 def _is_record_jsonl(path):
     "True when the first row of a JSONL file is in this package's record format."
     if Path(path).suffix.lower() != '.jsonl' or not Path(path).is_file(): return False
     for _, row in iter_jsonl(path): return isinstance(row, dict) and {'task', 'target', 'id'} <= set(row)
     return False
 
-def load_source(task, path, images_root=None, skip_bad=False, subtask=None) -> RecordList:
-    "Records of `task` from a real-data source: record JSONL, clinical scenarios, pediatric annotations, or RTL prompt/completion JSONL."
+def load_source(task, path, images_root=None, skip_bad=False, subtask=None, allow_outside_images=False) -> RecordList:
+    """Records of `task` from a real-data source: record JSONL, clinical scenarios, pediatric annotations, or RTL
+    prompt/completion JSONL. Images must lie inside the source's folder or `images_root` unless `allow_outside_images`."""
     check_task(task, subtask)
     path = Path(path)
     if not path.exists(): raise ValueError(f"{path}: no such file or directory")
     if _is_record_jsonl(path):
         recs = read_jsonl(path, skip_bad=skip_bad)
         root = images_root or path.parent
-        kept = [replace_images(r, [p if Path(p).is_absolute() else str(Path(root) / p) for p in r.images])
-                for r in recs if r.task == task and (not subtask or r.subtask == subtask)]
+        kept = []
+        for r in recs:
+            if r.task != task or (subtask and r.subtask != subtask): continue
+            try: kept.append(replace_images(r, [str(image_file(root, p, allow_outside_images)) for p in r.images]))
+            except ValueError as e: raise ValueError(f'{path}: record {r.id!r}: {e} (or pass --allow-outside-images)') from None
         what = f"{task} records" + (f" of subtask {subtask!r}" if subtask else '')
         if not kept: raise ValueError(f"{path}: no {what} (found tasks {sorted({r.task for r in recs})}, {len(recs.skipped)} bad rows skipped)")
         if len(kept) < len(recs): warnings.warn(f"{path}: kept the {len(kept)} {what}, left out {len(recs) - len(kept)} of other tasks/subtasks")
         return RecordList(kept, recs.skipped)
-    if task == 'clinical': return load_clinical(path, images_root, skip_bad)
-    if task == 'pediatric': return load_pediatric(path, images_root, skip_bad, subtask=subtask)
-    return load_rtl(path, images_root, skip_bad)
+    if task == 'clinical': return load_clinical(path, images_root, skip_bad, allow_outside_images)
+    if task == 'pediatric': return load_pediatric(path, images_root, skip_bad, subtask=subtask, allow_outside_images=allow_outside_images)
+    return load_rtl(path, images_root, skip_bad, allow_outside_images)
 
-# %% ../nbs/00b_sources.ipynb #1cf1d888
+# %% ../nbs/00b_sources.ipynb #7c20c281
 def make_dataset(task, out, n_train=None, n_eval=None, seed=0, source=None, images_root=None, skip_bad=False,
-                 subtask=None, eval_frac=0.2, image_size=64, verbose=True) -> dict:
-    "Build a dataset folder for `task` (synthetic, or from `source`) and return its card (`stats.json`)."
+                 subtask=None, eval_frac=0.2, image_size=64, overwrite=False, allow_outside_images=False, verbose=True) -> dict:
+    """Build a dataset folder for `task` (synthetic, or from `source`) and return its card (`stats.json`). The folder
+    is written whole or not at all: an earlier dataset at `out` is replaced only with `overwrite`, and only once the new
+    one is complete."""
     check_task(task, subtask)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    for name, v in (('--n-train', n_train), ('--n-eval', n_eval)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1): raise ValueError(f'{name} must be a whole number >= 1, got {v!r}')
+    out = check_output(out, inputs=[source, images_root], overwrite=overwrite, marker='stats.json')
+    with output_lock(out), atomic_path(out) as tmp:
+        tmp.mkdir()
+        train, ev, recs = _dataset_splits(task, tmp, n_train, n_eval, seed, source, images_root, skip_bad, subtask, eval_frac,
+                                          image_size, allow_outside_images)
+        write_jsonl(train, tmp / 'train.jsonl'); write_jsonl(ev, tmp / 'eval.jsonl')
+        stats = dataset_stats({'train': train, 'eval': ev}, task, getattr(recs, 'skipped', []))
+        stats.update(seed=int(seed), source=str(source) if source is not None else 'synthetic', subtask=subtask)
+        write_json(stats, tmp / 'stats.json', sort_keys=True)
+    if verbose: print(f"{task} dataset in {out}: {len(train)} train / {len(ev)} eval\n{stats_table(stats)}")
+    return stats
+
+def _dataset_splits(task, out, n_train, n_eval, seed, source, images_root, skip_bad, subtask, eval_frac, image_size, allow_outside_images):
+    "The train and eval records (images written under `out`) and the records they came from."
     if source is None:
-        n_train, n_eval = 200 if n_train is None else int(n_train), 50 if n_eval is None else int(n_eval)
-        if n_train <= 0 or n_eval <= 0: raise ValueError(f"empty split: n_train={n_train}, n_eval={n_eval}; both must be > 0")
+        n_train, n_eval = 200 if n_train is None else n_train, 50 if n_eval is None else n_eval
         recs = synthesize(task, n_train + n_eval, seed=seed, out_dir=out, subtask=subtask, image_size=image_size)
         train, ev = split_records(recs, seed=seed, n_eval=n_eval)
     else:
-        recs = load_source(task, source, images_root=images_root, skip_bad=skip_bad, subtask=subtask)
+        recs = load_source(task, source, images_root=images_root, skip_bad=skip_bad, subtask=subtask, allow_outside_images=allow_outside_images)
         if not recs: raise ValueError(f"{source}: no {task} records left after filtering ({len(recs.skipped)} skipped)")
         recs = materialize_images(recs, out, skip_bad=skip_bad)
         if not recs: raise ValueError(f"{source}: no {task} records left after dropping bad images ({len(recs.skipped)} skipped)")
@@ -421,9 +450,4 @@ def make_dataset(task, out, n_train=None, n_eval=None, seed=0, source=None, imag
             train = [r for i, r in enumerate(train) if i in keep]
         if not train: raise ValueError("empty split: no training records left (n_train=0?)")
     check_no_leak(train, ev)
-    write_jsonl(train, out / 'train.jsonl'); write_jsonl(ev, out / 'eval.jsonl')
-    stats = dataset_stats({'train': train, 'eval': ev}, task, getattr(recs, 'skipped', []))
-    stats.update(seed=int(seed), source=str(source) if source is not None else 'synthetic', subtask=subtask)
-    (out / 'stats.json').write_text(json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False) + '\n', encoding='utf-8')
-    if verbose: print(f"{task} dataset in {out}: {len(train)} train / {len(ev)} eval\n{stats_table(stats)}")
-    return stats
+    return train, ev, recs

@@ -5,15 +5,15 @@
 # %% auto #0
 __all__ = ['ATTENTION_MODULES', 'MLP_MODULES', 'ALL_LINEAR', 'PRESETS', 'TINY_TRAINING', 'lora_target_regex', 'smoke_check',
            'knob', 'TrainConfig', 'StopAtStep', 'MemoryLogger', 'data_fingerprint', 'sft_datasets', 'sft_config',
-           'plot_loss_curve', 'build_trainer', 'train']
+           'plot_loss_curve', 'build_trainer', 'latest_checkpoint', 'train']
 
-# %% ../nbs/02_train_qlora.ipynb #28642299
-import hashlib, json, time
+# %% ../nbs/02_train_qlora.ipynb #2f57b899
+import contextlib, hashlib, json, math, os, shutil, tempfile, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import torch
 from transformers import PrinterCallback, TrainerCallback
-from .data import read_jsonl, new_figure, save_figure
+from .data import (check_output, image_file, new_figure, output_lock, read_jsonl, save_figure, write_json)
 from .prompts import to_hf_dataset
 from .models import (TINY, TINY_IMAGE_SIZE, compute_dtype, default_device, image_chat_batch, load_model,
                                   load_processor, progress_bars)
@@ -147,7 +147,7 @@ class MemoryLogger(TrainerCallback):
         if logs is not None and torch.cuda.is_available():
             logs['peak_mem_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
 
-# %% ../nbs/02_train_qlora.ipynb #39b05a8a
+# %% ../nbs/02_train_qlora.ipynb #38df58d5
 def data_fingerprint(data_dir) -> str:
     "SHA-256 over the dataset's JSONL files and every image they reference: which data made this adapter."
     data_dir, h = Path(data_dir), hashlib.sha256()
@@ -155,7 +155,7 @@ def data_fingerprint(data_dir) -> str:
         if not (data_dir/split).exists(): continue
         h.update((data_dir/split).read_bytes())
         for rec in read_jsonl(data_dir/split):
-            for p in rec.images: h.update((data_dir/p).read_bytes())
+            for p in rec.images: h.update(image_file(data_dir, p).read_bytes())
     return h.hexdigest()
 
 # %% ../nbs/02_train_qlora.ipynb #c5db1a10
@@ -196,13 +196,14 @@ def plot_loss_curve(log_history, path, title='Training'):
     ax.set(xlabel='optimizer step', ylabel='loss', title=title); ax.grid(alpha=.3); ax.legend()
     return save_figure(fig, path)
 
-# %% ../nbs/02_train_qlora.ipynb #a74e0140
-def build_trainer(cfg: TrainConfig, stop_at_step: int | None = None, model=None, processor=None, progress: bool = True):
+# %% ../nbs/02_train_qlora.ipynb #480bb30c
+def build_trainer(cfg: TrainConfig, stop_at_step: int | None = None, model=None, processor=None, progress: bool = True,
+                  datasets=None):
     "TRL `SFTTrainer` for `cfg`: datasets, processor, model (4-bit prepared for QLoRA), LoRA on the language model."
     from peft import LoraConfig, prepare_model_for_kbit_training
     from trl import SFTTrainer
     device = default_device()
-    train_ds, eval_ds = sft_datasets(cfg.data, cfg.max_eval_samples)
+    train_ds, eval_ds = datasets or sft_datasets(cfg.data, cfg.max_eval_samples)
     processor = processor or load_processor(cfg.model)
     model = model or load_model(cfg.model, quantization=cfg.quantization, device=device)
     args = sft_config(cfg, device, eval_ds is not None)
@@ -216,30 +217,66 @@ def build_trainer(cfg: TrainConfig, stop_at_step: int | None = None, model=None,
     if not progress: trainer.remove_callback(PrinterCallback)  # quiet: no bar, and no log lines printed in its place
     return trainer
 
-# %% ../nbs/02_train_qlora.ipynb #1ab2f6f4
-def train(cfg: TrainConfig, stop_at_step: int | None = None, resume: bool = False, model=None, processor=None,
-          progress: bool = True) -> dict:
-    "Train a LoRA (or QLoRA) adapter as `cfg` says; save adapter, processor, config, data fingerprint, summary and plot."
-    with progress_bars(progress): return _train(cfg, stop_at_step, resume, model, processor, progress)
+# %% ../nbs/02_train_qlora.ipynb #94d19388
+def latest_checkpoint(out) -> tuple:
+    "`(newest complete checkpoint in out/checkpoints or None, [incomplete ones])`; complete = its trainer_state.json and weights are there."
+    num = lambda p: int(p.name.split('-')[-1]) if p.name.split('-')[-1].isdigit() else -1
+    ckpts = sorted((Path(out)/'checkpoints').glob('checkpoint-*'), key=num)
+    complete = [c for c in ckpts if (c/'trainer_state.json').is_file() and (c/'adapter_model.safetensors').is_file()]
+    return (complete[-1] if complete else None), [c for c in ckpts if c not in complete]
 
-def _train(cfg, stop_at_step, resume, model, processor, progress) -> dict:
+# %% ../nbs/02_train_qlora.ipynb #efa1186f
+RUN_MARKER = 'run.json'
+
+def _holds_files(out) -> bool: return out.is_dir() and any(p.is_file() for p in out.rglob('*'))
+
+def _check_run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_change: bool) -> bool:
+    "Raise unless `cfg.out` may take this run (see above); return whether it holds an earlier run."
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    trainer = build_trainer(cfg, stop_at_step, model, processor, progress)
-    device = str(trainer.args.device)
-    ckpts = sorted((out/'checkpoints').glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[1]))
-    if resume and not ckpts: print(f'no checkpoint in {out/"checkpoints"}: starting from scratch')
-    start = ckpts[-1] if resume and ckpts else None
-    if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
-    t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=str(start) if start else None)
-    seconds = time.time() - t0
-    trainer.model.save_pretrained(str(out))  # adapter_model.safetensors + adapter_config.json
-    trainer.processing_class.save_pretrained(str(out))
+    check_output(out, inputs=[cfg.data] + ([cfg.model] if Path(cfg.model).exists() else []), overwrite=True)  # inputs only
+    busy, ours = _holds_files(out), (out/RUN_MARKER).is_file()
+    if busy and not (resume or overwrite):
+        raise ValueError(f'{out} already holds a training run; pass --resume to continue it or --overwrite to start over, or choose another folder')
+    if busy and not ours:
+        raise ValueError(f'{out} holds files that medgemma-lora did not write (no {RUN_MARKER}); it is never resumed or replaced: choose a new or empty folder')
+    if busy and resume and not overwrite:
+        was = json.loads((out/RUN_MARKER).read_text())['data_sha256']
+        if was != fingerprint and not allow_data_change:
+            raise ValueError(f'{out} was trained on other data (fingerprint {was[:12]}, now {fingerprint[:12]}): pass '
+                             '--allow-data-change to continue on the new data, or --overwrite to start over')
+    return busy
+
+@contextlib.contextmanager
+def _run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_change: bool):
+    "The output folder of a run, checked and locked; `run.json` records the data and config the run started with."
+    out = Path(cfg.out)
+    with output_lock(out):
+        busy = _check_run_dir(cfg, fingerprint, resume, overwrite, allow_data_change)
+        aside = out.with_name(f'.{out.name}.replaced-{os.getpid()}') if busy and overwrite else None
+        if aside: out.rename(aside)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json({'data': str(cfg.data), 'data_sha256': fingerprint, 'config': asdict(cfg)}, out/RUN_MARKER)
+        try: yield out
+        except BaseException:
+            if aside: shutil.rmtree(out, ignore_errors=True); aside.rename(out)
+            raise
+        if aside: shutil.rmtree(aside, ignore_errors=True)
+
+# %% ../nbs/02_train_qlora.ipynb #529bca91
+def _save_results(trainer, cfg, out: Path, fp: str, start, seconds: float, result) -> dict:
+    "Adapter, processor, config, fingerprint, history, GPU memory, loss curve and (last) summary into `out`, each atomically."
+    tmp = Path(tempfile.mkdtemp(prefix='.adapter-', dir=out))
+    try:
+        trainer.model.save_pretrained(str(tmp)); trainer.processing_class.save_pretrained(str(tmp))  # safetensors + configs
+        for f in sorted(tmp.iterdir()): os.replace(f, out/f.name)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
     cfg.save(out/'train_config.json')
-    fp = data_fingerprint(cfg.data)
-    (out/'data_fingerprint.json').write_text(json.dumps({'data': str(cfg.data), 'sha256': fp}, indent=2))
-    hist = trainer.state.log_history
+    write_json({'data': str(cfg.data), 'sha256': fp}, out/'data_fingerprint.json')
+    hist, device = trainer.state.log_history, str(trainer.args.device)
+    write_json(hist, out/'log_history.json')
+    mem = next(c for c in trainer.callback_handler.callbacks if isinstance(c, MemoryLogger))
+    if mem.steps: write_json(mem.steps, out/'gpu_memory.json')  # per step, GPU runs only
+    plot_loss_curve(hist, out/'loss_curve.png', title=f'{cfg.preset} LoRA on {cfg.model}')
     trainable, total = trainer.model.get_nb_trainable_parameters()
     summary = dict(steps=trainer.state.global_step, max_steps=trainer.state.max_steps, seconds=round(seconds, 2),
                    resumed_from=start.name if start else None,
@@ -249,9 +286,35 @@ def _train(cfg, stop_at_step, resume, model, processor, progress) -> dict:
                    quantization=cfg.quantization, peak_gpu_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 3)
                    if torch.cuda.is_available() else None, stopped_early=trainer.state.global_step < trainer.state.max_steps,
                    data_sha256=fp)
-    (out/'train_summary.json').write_text(json.dumps(summary, indent=2))
-    (out/'log_history.json').write_text(json.dumps(hist, indent=2))
-    mem = next(c for c in trainer.callback_handler.callbacks if isinstance(c, MemoryLogger))
-    if mem.steps: (out/'gpu_memory.json').write_text(json.dumps(mem.steps, indent=1))  # per step, GPU runs only
-    plot_loss_curve(hist, out/'loss_curve.png', title=f'{cfg.preset} LoRA on {cfg.model}')
+    write_json(summary, out/'train_summary.json')
     return summary
+
+# %% ../nbs/02_train_qlora.ipynb #1b687801
+def _finished(trainer, checkpoint) -> bool:
+    "Whether `checkpoint` is the last step of the run `trainer` is set up for (resuming from it would train one step more)."
+    a = trainer.args
+    total = a.max_steps if a.max_steps > 0 else math.ceil(a.num_train_epochs * max(1, math.ceil(len(trainer.get_train_dataloader()) / a.gradient_accumulation_steps)))
+    return json.loads((Path(checkpoint)/'trainer_state.json').read_text())['global_step'] >= total
+
+# %% ../nbs/02_train_qlora.ipynb #083dd2df
+def train(cfg: TrainConfig, stop_at_step: int | None = None, resume: bool = False, model=None, processor=None,
+          progress: bool = True, overwrite: bool = False, allow_data_change: bool = False) -> dict:
+    "Train a LoRA (or QLoRA) adapter as `cfg` says into `cfg.out`; save adapter, processor, config, data fingerprint, summary and plot."
+    with progress_bars(progress):
+        datasets = sft_datasets(cfg.data, cfg.max_eval_samples)
+        fp = data_fingerprint(cfg.data)
+        _check_run_dir(cfg, fp, resume, overwrite, allow_data_change)  # before the model is loaded: a refusal costs seconds
+        processor = processor or load_processor(cfg.model)
+        model = model or load_model(cfg.model, quantization=cfg.quantization)
+        with _run_dir(cfg, fp, resume, overwrite, allow_data_change) as out:
+            trainer = build_trainer(cfg, stop_at_step, model, processor, progress, datasets)
+            start, partial = latest_checkpoint(out) if resume and not overwrite else (None, [])
+            if start and _finished(trainer, start) and (out/'train_summary.json').is_file():
+                print(f'nothing to resume: the run in {out} finished at {start.name}')  # the trainer would add a step
+                return json.loads((out/'train_summary.json').read_text())
+            if resume: print(f'resuming from {start}' if start else f'no complete checkpoint in {out/"checkpoints"}: starting from scratch',
+                             f'(passing over incomplete {", ".join(p.name for p in partial)})' if partial else '')
+            if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
+            t0 = time.time()
+            result = trainer.train(resume_from_checkpoint=str(start) if start else None)
+            return _save_results(trainer, cfg, out, fp, start, time.time() - t0, result)

@@ -58,7 +58,7 @@ def test_malformed_json_line_names_file_and_line(tmp_path):
     (dict(metadata=dict(modality='ct', error_type='none', severity='none', label='CORRECT', patient_id='x')), "unknown modality 'ct'"),
     (dict(metadata=dict(modality='mri', error_type='overtreatment', severity='none', label='ERROR', patient_id='x')), 'severity'),
     (dict(metadata=dict(modality='mri', error_type='none', severity='none', label='MAYBE', patient_id='x')), "unknown verdict label 'MAYBE'"),
-    (dict(metadata=dict(modality='mri', error_type='none', severity='none', label='CORRECT')), 'patient_id is required'),
+    (dict(metadata=dict(modality='mri', error_type='none', severity='none', label='CORRECT')), 'patient_id must be a non-empty string'),
     (dict(task='rtl', metadata=dict(label='probably', patient_id='x')), "unknown rtl label 'probably'"),
     (dict(task='pediatric', subtask='dental', metadata=dict(patient_id='x')), "unknown pediatric subtask 'dental'"),
     (dict(task='pediatric', subtask='fracture', metadata=dict(patient_id='x', fracture_type='greenstick')), "unknown fracture type 'greenstick'"),
@@ -378,10 +378,11 @@ def test_make_dataset_bad_arguments(tmp_path):
         make_dataset('radiology', tmp_path)
     with pytest.raises(ValueError, match='unknown subtask'):
         make_dataset('clinical', tmp_path, subtask='rop')
-    with pytest.raises(ValueError, match='empty split'):
+    with pytest.raises(ValueError, match='--n-eval must be a whole number >= 1'):
         make_dataset('rtl', tmp_path, n_train=10, n_eval=0, verbose=False)
     with pytest.raises(ValueError, match='no such file or directory'):
-        make_dataset('clinical', tmp_path, source=tmp_path / 'nope.jsonl')
+        make_dataset('clinical', tmp_path / 'out', source=tmp_path / 'nope.jsonl')
+    assert not (tmp_path / 'out').exists()
 
 
 def test_messages_shape():
