@@ -39,15 +39,16 @@ def config_overrides(args, cls, skip=()) -> dict:
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
             if f.name not in skip and getattr(args, f.name, None) is not None}
 
-# %% ../nbs/07_cli.ipynb #629b5f69
+# %% ../nbs/07_cli.ipynb #32c28e06
 def _data_args(p):
     from medgemma_lora.data import TASKS, PEDIATRIC_SUBTASKS
     p.add_argument('task', choices=TASKS, help='which task the dataset is for')
-    p.add_argument('--out', required=True, help='the dataset folder to write: train.jsonl, eval.jsonl, images/, stats.json')
+    p.add_argument('--out', required=True, help='the dataset folder to write: train.jsonl, val.jsonl, eval.jsonl, images/, stats.json')
     p.add_argument('--from', dest='source', help="convert a seed system's file or folder instead of synthesizing")
     p.add_argument('--images-root', help="the folder to find the source's images in (by path, then by name)")
     p.add_argument('--subtask', choices=PEDIATRIC_SUBTASKS, help='pediatric only: keep (or synthesize) one subtask')
     p.add_argument('--n-train', type=positive_int, help='training records (synthetic default: 200; with --from: caps the training split)')
+    p.add_argument('--n-val', type=int, help='validation records, for the validation loss during training (default: a tenth of the training records, at most 64; 0: none)')
     p.add_argument('--n-eval', type=positive_int, help='evaluation records (synthetic default: 50; with --from: default 20%% of the source)')
     p.add_argument('--seed', type=int, default=0, help='seed for the synthetic cases and the split (default: 0)')
     p.add_argument('--skip-bad', action='store_true', help='skip bad rows and images (they are listed in stats.json) instead of failing')
@@ -56,10 +57,10 @@ def _data_args(p):
 
 def _data(a):
     from medgemma_lora.sources import make_dataset
-    stats = make_dataset(a.task, a.out, n_train=a.n_train, n_eval=a.n_eval, seed=a.seed, source=a.source,
+    stats = make_dataset(a.task, a.out, n_train=a.n_train, n_val=a.n_val, n_eval=a.n_eval, seed=a.seed, source=a.source,
                          images_root=a.images_root, skip_bad=a.skip_bad, subtask=a.subtask, overwrite=a.overwrite,
                          allow_outside_images=a.allow_outside_images)
-    print(f'wrote {a.out}/train.jsonl, {a.out}/eval.jsonl, {a.out}/images/, {a.out}/stats.json')
+    print(f"wrote {a.out}/: train.jsonl, {'val.jsonl, ' if 'val' in stats['splits'] else ''}eval.jsonl, images/, stats.json")
     return stats
 
 # %% ../nbs/07_cli.ipynb #39196e70
@@ -134,7 +135,7 @@ def _score(a):
     print(f'wrote {a.out}')
     return metrics
 
-# %% ../nbs/07_cli.ipynb #7a7a2f5c
+# %% ../nbs/07_cli.ipynb #b38d2cd3
 #: `run` makes its own dataset, adapter folder and preset (the task's), so these training knobs are not its flags.
 RUN_SETS = ('data', 'out', 'preset')
 
@@ -143,8 +144,8 @@ def _run_args(p):
     from medgemma_lora.train import TrainConfig
     p.add_argument('task', choices=TASKS, help='which task to run end to end')
     p.add_argument('--out', help='the run folder (default: runs/TASK)')
-    p.add_argument('--n-train', type=positive_int, help='synthetic training records (default: 400 on tiny, 200 otherwise)')
-    p.add_argument('--n-eval', type=positive_int, help='synthetic held-out records (default: 40 on tiny, 50 otherwise)')
+    p.add_argument('--n-train', type=positive_int, help='synthetic training records (default: 800 on tiny, 200 otherwise)')
+    p.add_argument('--n-eval', type=positive_int, help='synthetic held-out records (default: 120 on tiny, 50 otherwise)')
     p.add_argument('--eval-batch-size', type=positive_int, default=8, help='records per generation batch (default: 8)')
     p.add_argument('--resume', action='store_true', help='continue the run in OUT: reuse its data, resume training, redo merge and evaluation')
     p.add_argument('--overwrite', action='store_true', help='start the run in OUT over (each earlier result replaced once its new one is complete)')

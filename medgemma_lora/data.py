@@ -8,8 +8,8 @@ __all__ = ['TASKS', 'PEDIATRIC_SUBTASKS', 'RTL_LABELS', 'RTL_CLAIM_TYPES', 'CLIN
            'require', 'require_member', 'non_finite', 'Record', 'parse_verdict', 'RecordList', 'Problems',
            'atomic_path', 'write_text', 'write_json', 'check_output', 'output_lock', 'iter_jsonl', 'write_jsonl',
            'read_jsonl', 'dicom_to_image', 'to_rgb', 'load_image', 'save_png', 'image_file', 'load_record_images',
-           'replace_images', 'materialize_images', 'contact_sheet', 'new_figure', 'save_figure', 'stratum',
-           'check_no_leak', 'split_records', 'dataset_stats', 'stats_table', 'plot_class_balance']
+           'replace_images', 'permute_images', 'materialize_images', 'contact_sheet', 'new_figure', 'save_figure',
+           'stratum', 'check_no_leak', 'split_records', 'dataset_stats', 'stats_table', 'plot_class_balance']
 
 # %% ../nbs/00_data.ipynb #d4dbc4aa
 import contextlib, hashlib, json, math, os, re, secrets, shutil, warnings
@@ -391,6 +391,23 @@ def load_record_images(record, root, allow_outside: bool = False) -> list:
 def replace_images(record, images):
     "A copy of `record` with other image paths (its fields and metadata copied too)."
     return Record(**{**record.__dict__, 'images': list(images), 'fields': dict(record.fields), 'metadata': dict(record.metadata)})
+
+# %% ../nbs/00_data.ipynb #f38f647a
+def permute_images(records, seed: int = 0) -> list:
+    """A copy of `records` in which every record with images shows those of another record of the same task, subtask
+    and modality (a seeded derangement per group: one random cycle through it). `metadata['image_ablated']` says
+    whether the record's image was swapped (False when it is alone in its group); records without images are kept."""
+    groups, src, rng = {}, list(range(len(records))), np.random.default_rng(seed)
+    for i, r in enumerate(records):
+        if r.images: groups.setdefault((r.task, r.subtask, r.metadata.get('modality')), []).append(i)
+    for idx in groups.values():
+        cycle = [idx[j] for j in rng.permutation(len(idx))]
+        for a, b in zip(cycle, cycle[1:] + cycle[:1]): src[a] = b
+    out = []
+    for i, r in enumerate(records):
+        if r.images: r = replace_images(r, records[src[i]].images); r.metadata['image_ablated'] = src[i] != i
+        out.append(r)
+    return out
 
 # %% ../nbs/00_data.ipynb #840ead7e
 def _safe_name(s): return re.sub(r'[^A-Za-z0-9._-]+', '_', s).strip('._') or 'x'

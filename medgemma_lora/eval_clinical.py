@@ -5,12 +5,14 @@
 # %% auto #0
 __all__ = ['CLINICAL_HEADLINE', 'clinical_reward', 'score_clinical', 'plot_clinical']
 
-# %% ../nbs/05_eval_clinical.ipynb #9f9578ef
+# %% ../nbs/05_eval_clinical.ipynb #7560e6ec
 import math
 from pathlib import Path
 from .data import CLINICAL_MODALITIES, SEVERITIES
 from .data import new_figure, save_figure
-from .score import Case, Tally, binary_metrics, case_scores, mean_ci, register_plot, register_scorer
+from .score import Case, Tally, binary_metrics, case_scores, register_plot, register_scorer
+
+def _mean(a): return float(a.mean()) if len(a) else None
 
 # %% ../nbs/05_eval_clinical.ipynb #2bae2c0a
 def clinical_reward(prediction, ground_truth, scenario) -> float:
@@ -61,7 +63,7 @@ def _verdict_truth(c: Case) -> str:
         raise ValueError(f"reference {c.id!r}: target verdict {v!r} does not fit metadata.error_type {m['error_type']!r}")
     return v
 
-# %% ../nbs/05_eval_clinical.ipynb #b640ac38
+# %% ../nbs/05_eval_clinical.ipynb #0e9c8fc0
 @register_scorer('clinical', headline=CLINICAL_HEADLINE, labels={
     'accuracy': 'Accuracy', 'error_sensitivity': "Error sensitivity (seed: 'TN rate', detects errors)",
     'error_specificity': "Error specificity (seed: 'TP rate', detects valid treatments)",
@@ -94,7 +96,9 @@ def score_clinical(cases: list[Case]) -> dict:
     - per_severity_sensitivity.<severity> = error_sensitivity within error cases of that metadata.severity.
     - critical_misses = #(error cases of severity 'critical' not answered ERROR) (a count; invalid = missed).
     - mean_clinical_reward = mean over all N cases of `clinical_reward(answer, reference, metadata)` (the seed's Phase 3
-      function; invalid answers are neither ERROR nor CORRECT), with a 95% t interval."""
+      function; invalid answers are neither ERROR nor CORRECT), with a 95% bootstrap interval over the cases.
+
+    Paired tests: exact McNemar on per-case outcomes; permutation tests for the AUC, F1 and the mean reward."""
     t = Tally()
     truth = [_verdict_truth(c) == 'ERROR' for c in cases]
     pred = [None if c.answer is None else c.answer == 'ERROR' for c in cases]
@@ -119,8 +123,8 @@ def score_clinical(cases: list[Case]) -> dict:
     out.update({f'per_modality_accuracy.{m}': t.rate(f'per_modality_accuracy.{m}') for m in mods})
     out.update({f'per_severity_sensitivity.{s}': t.rate(f'per_severity_sensitivity.{s}') for s in sevs})
     out['critical_misses'] = int(critical_misses)
-    out['mean_clinical_reward'] = mean_ci(rewards)
-    out['_details'] = {'outcomes': t.outcomes}
+    out['mean_clinical_reward'] = t.statistic('mean_clinical_reward', [c.id for c in cases], rewards, _mean, 'mean')
+    out['_details'] = t.details()
     return out
 
 # %% ../nbs/05_eval_clinical.ipynb #315e7703

@@ -6,17 +6,22 @@
 __all__ = ['ROP_FINDINGS', 'PEDIATRIC_HEADLINE', 'bone_age_metrics', 'score_pediatric', 'plot_bland_altman',
            'plot_fracture_confusion', 'plot_pediatric']
 
-# %% ../nbs/06_eval_pediatric.ipynb #5642971c
+# %% ../nbs/06_eval_pediatric.ipynb #362f30f8
 import math, statistics
+import numpy as np
 from pathlib import Path
 from .data import FRACTURE_TYPES, PEDIATRIC_SUBTASKS, new_figure, save_figure
 from .score import Case, Tally, binary_metrics, case_scores, mean_ci, register_plot, register_scorer
 
-# %% ../nbs/06_eval_pediatric.ipynb #21019ff7
+def _mae(a): return float(np.abs(a[:, 0] - a[:, 1]).mean()) if len(a) else None
+def _rmse(a): return float(np.sqrt(((a[:, 0] - a[:, 1]) ** 2).mean())) if len(a) else None
+
+# %% ../nbs/06_eval_pediatric.ipynb #9ad8d9cf
 def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
     """Bone age metrics; `truth` and `pred` in months, `pred[i] = None` for an invalid answer. Over the S cases with a
-    parsed answer (error e = pred − truth): `mae_months` = mean |e| (`sklearn.metrics.mean_absolute_error`, 95% t
-    interval), `rmse_months` = sqrt(mean e²) (`sklearn.metrics.mean_squared_error`), `bias_months` = mean e (positive:
+    parsed answer (error e = pred − truth): `mae_months` = mean |e| (`sklearn.metrics.mean_absolute_error`) and
+    `rmse_months` = sqrt(mean e²) (`sklearn.metrics.mean_squared_error`), each with a 95% bootstrap interval over those
+    cases (so the MAE interval stays non-negative), `bias_months` = mean e (positive:
     the model overestimates; 95% t interval), `bland_altman_loa.lower/upper` = bias ∓ 1.96·sd(e) (sd with S−1; the
     Bland–Altman 95% limits of agreement; needs S >= 2). Over all N bone-age cases (invalid = outside):
     `within_2_months_rate` = #(|e| <= 2) / N and `within_3_months_rate` = #(|e| <= 3) / N."""
@@ -26,12 +31,11 @@ def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
     t = tally if tally is not None else Tally()
     sc = [(float(p), y) for p, y in zip(pred, truth) if p is not None]
     errs = [p - y for p, y in sc]
-    out = {'mae_months': mean_ci([abs(e) for e in errs]), 'rmse_months': {'value': None, 'n': len(sc), 'ci95': None},
+    scored = [i for i, p in zip(ids, pred) if p is not None]
+    yp, yt = [p for p, _ in sc], [y for _, y in sc]
+    out = {'mae_months': t.statistic('mae_months', scored, sc, _mae, 'mae', value=float(mean_absolute_error(yt, yp)) if sc else None),
+           'rmse_months': t.statistic('rmse_months', scored, sc, _rmse, 'rmse', value=math.sqrt(float(mean_squared_error(yt, yp))) if sc else None),
            'bias_months': mean_ci(errs), 'bland_altman_loa.lower': None, 'bland_altman_loa.upper': None}
-    if sc:
-        yp, yt = [p for p, _ in sc], [y for _, y in sc]
-        out['mae_months']['value'] = float(mean_absolute_error(yt, yp))
-        out['rmse_months']['value'] = math.sqrt(float(mean_squared_error(yt, yp)))
     if len(errs) >= 2:
         b = out['bias_months']['value']
         sd = statistics.stdev(errs)
@@ -41,7 +45,7 @@ def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
         out[f'within_{k}_months_rate'] = t.rate(f'within_{k}_months_rate')
     return out
 
-# %% ../nbs/06_eval_pediatric.ipynb #953dcd90
+# %% ../nbs/06_eval_pediatric.ipynb #7d09b559
 ROP_FINDINGS = {  # finding -> (option_probs field, positive options, test on a parsed rop answer)
     'zone_i': ('zone', ('I',), lambda a: a['zone'] == 'I'),
     'stage_ge2': ('stage', ('2', '3'), lambda a: a['stage'] >= 2),
@@ -61,7 +65,7 @@ PEDIATRIC_HEADLINE = ('mae_months', 'within_2_months_rate', 'within_3_months_rat
     'Seed targets (pediatric pipeline README; targets, not measured results): bone age MAE 2.8 months (~93% within '
     '2 months), ROP AUC 0.94 (zone I sensitivity ~97%), fracture F1 0.92 (distal radius sensitivity 95%).',
     'AUCs rank cases by the option probabilities from `predict` when present; otherwise by the 0/1 answer (invalid '
-    '= 0.5); the *_scores rows count which source each case used. AUCs and F1 have no interval here.',
+    '= 0.5); the *_scores rows count which source each case used.',
     '↓: lower is better.'))
 def score_pediatric(cases: list[Case]) -> dict:
     """Pediatric metrics per subtask (record.subtask); answers parsed by `prompts.parse_answer('pediatric', output,
@@ -78,7 +82,9 @@ def score_pediatric(cases: list[Case]) -> dict:
       P(finding) = summed option probability of the positive options (zone 'I'; stage '2','3'; plus 'true') over all
       options of that field when the row has `option_probs`, else 1/0 from the answer, 0.5 if invalid (counted in
       rop_auc_scores.f.*). AUC is None with a reason when the truth has one class only.
-      rop_accuracy.exact = #(zone, stage and plus_disease all equal to the reference) / #ROP cases.
+      rop_accuracy.exact = #(zone, stage and plus_disease all equal to the reference) / #ROP cases. A reference whose
+      plus disease was not recorded (a loaded dataset's `metadata.plus_disease_given` false) is left out of the
+      plus_disease metrics and of rop_accuracy.exact, and counted in n_unknown_label.plus_disease: unknown is not "no".
     - Fracture (`fracture_present`, positive = fracture): fracture_accuracy, fracture_recall (= sensitivity),
       fracture_specificity, fracture_precision = TP / (TP + FP), fracture_f1 = 2TP / (2TP + FP + FN + invalid on
       fractures) (scikit-learn's F1 with invalid as a third class), fracture_auc from P(fracture_present = true)
@@ -95,24 +101,26 @@ def score_pediatric(cases: list[Case]) -> dict:
         t.add(f'invalid_rate.{c.record.subtask}', c.id, c.answer is None); t.add('invalid_rate.all', c.id, c.answer is None)
     out.update({f'invalid_rate.{s}': t.rate(f'invalid_rate.{s}') for s, cs in by.items() if cs})
     out['invalid_rate.all'] = t.rate('invalid_rate.all')
-    details = {'outcomes': t.outcomes}
+    details = t.details()
     if cs := by['bone_age']:
         truth = [c.truth['bone_age_months'] for c in cs]
         pred = [None if c.answer is None else c.answer['bone_age_months'] for c in cs]
         out.update(bone_age_metrics([c.id for c in cs], truth, pred, tally=t))
         details['bone_age'] = {'truth': [y for y, p in zip(truth, pred) if p is not None], 'pred': [p for p in pred if p is not None]}
     if cs := by['rop']:
-        ids = [c.id for c in cs]
+        known = [c for c in cs if c.record.metadata.get('plus_disease_given', True)]   # an unrecorded plus disease stays unknown
+        if len(known) < len(cs): out['n_unknown_label.plus_disease'] = len(cs) - len(known)
         for f, (fld, pos, test) in ROP_FINDINGS.items():
-            truth = [test(c.truth) for c in cs]
-            ans = [None if c.answer is None else test(c.answer) for c in cs]
-            scores, src = case_scores(cs, fld, pos, ans)
-            out.update(binary_metrics(ids, truth, ans, scores, tally=t, names={
+            if not (fcs := known if f == 'plus_disease' else cs): continue
+            truth = [test(c.truth) for c in fcs]
+            ans = [None if c.answer is None else test(c.answer) for c in fcs]
+            scores, src = case_scores(fcs, fld, pos, ans)
+            out.update(binary_metrics([c.id for c in fcs], truth, ans, scores, tally=t, names={
                 'accuracy': f'rop_accuracy.{f}', 'sensitivity': f'rop_sensitivity.{f}', 'specificity': f'rop_specificity.{f}', 'auc': f'rop_auc.{f}'}))
             out.update({f'rop_auc_scores.{f}.{k}': v for k, v in src.items()})
-        for c in cs:
+        for c in known:
             t.add('rop_accuracy.exact', c.id, c.answer is not None and all(c.answer[k] == c.truth[k] for k in ('zone', 'stage', 'plus_disease')))
-        out['rop_accuracy.exact'] = t.rate('rop_accuracy.exact')
+        if known: out['rop_accuracy.exact'] = t.rate('rop_accuracy.exact')
     if cs := by['fracture']:
         ids = [c.id for c in cs]
         truth = [c.truth['fracture_present'] for c in cs]

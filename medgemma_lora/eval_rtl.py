@@ -25,17 +25,19 @@ def labels_in_enum(value) -> bool:
     alignments = value.get('alignments') if isinstance(value, dict) else None
     return isinstance(alignments, list) and all(isinstance(a, dict) and a.get('label') in RTL_LABELS for a in alignments)
 
-# %% ../nbs/04_eval_rtl.ipynb #30758d00
+# %% ../nbs/04_eval_rtl.ipynb #28e2f40a
 RTL_HEADLINE = ('json_schema_valid_rate', 'schema_repair_needed_rate', 'invalid_rate', 'label_value_valid_rate', 'label_accuracy', 'overconfidence_rate')
 
 @register_scorer('rtl', headline=RTL_HEADLINE, labels={
     'json_schema_valid_rate': 'JSON schema valid rate', 'schema_repair_needed_rate': 'Schema repair needed rate ↓',
     'invalid_rate': 'Invalid rate ↓', 'label_value_valid_rate': 'Label value valid rate', 'label_accuracy': 'Label accuracy, all claims',
-    'overconfidence_rate': 'Overconfidence rate ↓'}, notes=(
+    'overconfidence_rate': 'Overconfidence rate ↓', 'hallucinated_claim_rate': 'Hallucinated claim rate ↓',
+    'label_accuracy_by_claim.image': 'Label accuracy, claims the image decides', 'label_accuracy_by_claim.text': 'Label accuracy, claims the text decides'}, notes=(
     'Same five rows as the seed RTL model card (JSON Schema Valid Rate, Overconfidence Rate, Label Value Valid Rate, '
     'Label Accuracy, Schema Repair Needed Rate) plus the invalid rate; unlike the card, label accuracy counts every '
     'ground-truth claim (missing claims are wrong) and every rate has its n and 95% interval.',
-    '↓: lower is better.'))
+    'Claim-level rates are clustered by case: their intervals are case-level bootstrap intervals and their paired '
+    'tests permute whole cases, because the claims of one report are not independent.', '↓: lower is better.'))
 def score_rtl(cases: list[Case]) -> dict:
     """RTL metrics over all N cases, on the raw model outputs parsed by `prompts.parse_answer('rtl', output)`
     (statuses: valid = the stripped text is JSON that passes the rtl schema; repaired = passes only after a repair;
@@ -56,9 +58,15 @@ def score_rtl(cases: list[Case]) -> dict:
     - overconfidence_rate = #(cases whose raw output `prompts.is_overconfident('rtl', output, value)` flags: certainty
       wording not negated or hedged, or confidence >= 0.9 on a label other than 'supported') / N; a missing prediction
       is not flagged.
+    - hallucinated_claim_rate = #(claims in valid or repaired answers whose claim_id is not a ground-truth claim of the
+      case) / #(claims in valid or repaired answers).
+    - label_accuracy_by_claim.image / .text = label_accuracy restricted to the claims the reference metadata lists in
+      `image_claims` (the image decides them) / to the other claims (their wording decides them), when the metadata
+      has `image_claims`.
     - n_claims = #(ground-truth claims).
 
-    Paired tests (McNemar) use per-case outcomes, and per-claim outcomes for the claim accuracies."""
+    Case-level rates: Wilson intervals and exact McNemar tests. Claim-level rates (label accuracies, hallucinated
+    claims): clustered by case, with case-level bootstrap intervals and permutation tests over whole cases."""
     t = Tally()
     n_claims = 0
     for c in cases:
@@ -69,15 +77,20 @@ def score_rtl(cases: list[Case]) -> dict:
         t.add('label_value_valid_rate', c.id, st != 'invalid' and labels_in_enum(val))
         truth = c.truth['alignments']
         if len({a['claim_id'] for a in truth}) != len(truth): raise ValueError(f'reference {c.id!r}: duplicate claim_id in target')
-        got = claim_labels(val)
+        got, truth_ids, image_claims = claim_labels(val), {a['claim_id'] for a in truth}, c.record.metadata.get('image_claims')
         for a in truth:
             unit, ok = f"{c.id}/{a['claim_id']}", got.get(a['claim_id']) == a['label']
-            t.add('label_accuracy', unit, ok)
-            t.add(f"per_label_accuracy.{a['label']}", unit, ok)
+            t.add('label_accuracy', unit, ok, cluster=c.id)
+            t.add(f"per_label_accuracy.{a['label']}", unit, ok, cluster=c.id)
+            if image_claims is not None:
+                t.add(f"label_accuracy_by_claim.{'image' if a['claim_id'] in image_claims else 'text'}", unit, ok, cluster=c.id)
             n_claims += 1
+        for cid in got: t.add('hallucinated_claim_rate', f'{c.id}/{cid}', cid not in truth_ids, cluster=c.id)
         t.add('overconfidence_rate', c.id, c.output is not None and is_overconfident('rtl', c.output, val))
     out = {k: t.rate(k) for k in RTL_HEADLINE}
+    out['hallucinated_claim_rate'] = t.rate('hallucinated_claim_rate')
+    out.update({k: t.rate(k) for k in ('label_accuracy_by_claim.image', 'label_accuracy_by_claim.text') if k in t.outcomes})
     out['n_claims'] = n_claims
     out.update({f'per_label_accuracy.{lab}': t.rate(f'per_label_accuracy.{lab}') for lab in RTL_LABELS})
-    out['_details'] = {'outcomes': t.outcomes}
+    out['_details'] = t.details()
     return out

@@ -58,7 +58,7 @@ def choice_fields(record) -> dict:
             out[name] = list(range(s['minimum'], s['maximum'] + 1))  # a small integer scale (ROP stage) is a choice too
     return out
 
-# %% ../nbs/03a_generate.ipynb #e6e1463a
+# %% ../nbs/03a_generate.ipynb #c0f48f17
 def _field_prefix(record, output: str, name: str, first: bool):
     "Text that precedes field `name`'s value: the output up to '\"name\":', or the answer's canonical opening."
     if record.task == 'clinical': return ''
@@ -67,9 +67,13 @@ def _field_prefix(record, output: str, name: str, first: bool):
     if i >= 0: return output[:i + len(key)]
     return '{' + key if first else None
 
-def _option_text(record, value) -> str:
-    "How option `value` is written in the answer (JSON after a space; the verdict word alone)."
-    return value if record.task == 'clinical' else ' ' + json.dumps(value)
+def _option_text(record, name: str, value) -> str:
+    """How option `value` of field `name` is written in the answer: the verdict word alone, or the JSON value after a
+    space *with the separator that follows it* (',' or '}'). Tokenizers merge a value with its separator (' 0,' is one
+    token in the tiny model's vocabulary), so scoring ' 0' alone would ask for a token the model never writes there."""
+    if record.task == 'clinical': return value
+    props = list(schema_for(record.task, record.subtask).get('properties', {}))
+    return ' ' + json.dumps(value) + ('}' if props and props[-1] == name else ',')
 
 def _option_key(value) -> str: return value if isinstance(value, str) else json.dumps(value)
 
@@ -81,7 +85,7 @@ def _teacher_forced_option_probs(model, processor, record, root, prompt_text: st
     for k, (name, options) in enumerate(choice_fields(record).items()):
         prefix = _field_prefix(record, output, name, first=(k == 0))
         if prefix is None: continue  # the model never wrote this field and it is not the first: no honest prefix
-        opt_ids = [tok(_option_text(record, o), add_special_tokens=False)['input_ids'] for o in options]
+        opt_ids = [tok(_option_text(record, name, o), add_special_tokens=False)['input_ids'] for o in options]
         enc = _encode(processor, [record] * len(options), root, [prompt_text + prefix] * len(options))
         ctx_len = enc['input_ids'].shape[1]
         ids = [torch.cat([enc['input_ids'][i], torch.tensor(o)]) for i, o in enumerate(opt_ids)]
@@ -108,7 +112,7 @@ def prompt_cache(model, enc):
     return model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1], use_cache=True,
                  **({'token_type_ids': tt[:, :-1]} if tt is not None else {}), **extra).past_key_values
 
-# %% ../nbs/03a_generate.ipynb #328eda84
+# %% ../nbs/03a_generate.ipynb #931e3c26
 def _prompt_tail(tok, text: str) -> str:
     "The text after the last added token (`<start_of_turn>`, ...) of `text`: tokenizers split there, so only this tail can merge with what follows."
     return text[max((text.rfind(a) + len(a) for a in map(str, tok.added_tokens_decoder.values()) if a in text), default=0):]
@@ -125,14 +129,14 @@ def _option_items(processor, records, texts, outputs, enc):
               for i, (r, out) in enumerate(zip(records, outputs)) for k, (name, options) in enumerate(choice_fields(r).items())]
     fields = [f for f in fields if f[3] is not None]  # a later field the model never wrote has no honest prefix
     contexts = ids(tails[i] + prefix for i, _, _, prefix in fields)
-    option_texts = sorted({_option_text(records[i], o) for i, _, options, _ in fields for o in options})
+    option_texts = sorted({_option_text(records[i], name, o) for i, name, options, _ in fields for o in options})
     opt_ids = dict(zip(option_texts, ids(option_texts)))   # keyed by text: True == 1 as a dict key, ' true' != ' 1'
     per_record = [[] if ti and enc['input_ids'][i, -len(ti):].tolist() == ti else None for i, ti in enumerate(tail_ids)]
     for (i, name, options, _), ctx in zip(fields, contexts):
         L = len(tail_ids[i])
         if per_record[i] is None or ctx[:L] != tail_ids[i]: per_record[i] = None; continue
         groups = []   # [input ids, [(option key, option ids), ...]]
-        for key, oid in sorted(((_option_key(o), opt_ids[_option_text(records[i], o)]) for o in options), key=lambda o: -len(o[1])):
+        for key, oid in sorted(((_option_key(o), opt_ids[_option_text(records[i], name, o)]) for o in options), key=lambda o: -len(o[1])):
             g = next((g for g in groups if g[0][:len(oid) - 1] == oid[:-1]), None)
             if g: g[1].append((key, oid))
             else: groups.append([oid[:-1], [(key, oid)]])

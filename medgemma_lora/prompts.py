@@ -65,7 +65,7 @@ def schema_for(task: str, subtask: str | None = None) -> dict:
         raise ValueError(f"task {task!r} answers in text ('ERROR - reason' / 'CORRECT - reason'), not JSON: it has no schema")
     return SCHEMAS[kind]
 
-# %% ../nbs/01_prompts.ipynb #a8b63fba
+# %% ../nbs/01_prompts.ipynb #a89eea54
 @lru_cache(maxsize=None)
 def _validator(kind: str):
     from jsonschema import Draft202012Validator
@@ -80,7 +80,16 @@ def validate_answer(task: str, obj, subtask: str | None = None) -> list[str]:
         errs = sorted(_validator(kind).iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message))
         out = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errs]
     except RecursionError: return ['(root): nested too deeply to validate']
+    if kind == 'rtl' and not out: out += _conflicting_claims(obj)
     return out + non_finite(obj)  # JSON Schema's range checks let NaN through
+
+def _conflicting_claims(obj) -> list[str]:
+    "An rtl answer that gives one claim two different labels says nothing about that claim: it is not a valid answer."
+    seen, out = {}, []
+    for a in obj['alignments']:
+        if seen.setdefault(a['claim_id'], a['label']) != a['label']:
+            out.append(f"alignments: claim_id {a['claim_id']!r} is given two different labels ({seen[a['claim_id']]!r} and {a['label']!r})")
+    return out
 
 # %% ../nbs/01_prompts.ipynb #90f9fbd9
 SYSTEM_PROMPTS = {
@@ -195,7 +204,7 @@ def _as_text(text) -> tuple[str | None, str | None]:
     if not text.strip(): return None, 'empty answer'
     return text, None
 
-# %% ../nbs/01_prompts.ipynb #688ba2a0
+# %% ../nbs/01_prompts.ipynb #7b58191c
 _FENCE = re.compile(r'```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|\Z)', re.S)
 
 def _loads(s: str):
@@ -221,50 +230,55 @@ def _nesting(s: str) -> int:
         elif ch in '}]': depth = max(depth - 1, 0)
     return deepest
 
-def _dicts(value) -> list:
-    "The candidate answers in a decoded/repaired value: the dict itself, or the dicts of a list of objects."
-    if isinstance(value, dict): return [value]
-    if isinstance(value, list): return [v for v in value if isinstance(v, dict)]
-    return []
+def _lists_objects(value) -> bool: return isinstance(value, list) and any(isinstance(v, dict) for v in value)
 
-# %% ../nbs/01_prompts.ipynb #3affc463
+# %% ../nbs/01_prompts.ipynb #e4f8bcb7
+def _raw_decode_or_none(s: str, i: int):
+    try: return STRICT_JSON.raw_decode(s, i)[0]
+    except (ValueError, RecursionError): return None
+
+def _judge(task, subtask, values, repairs) -> ParsedAnswer:
+    "The one answer among decoded `values`: invalid for a list of objects, or for two different objects that pass the schema."
+    if any(_lists_objects(v) for v in values): return ParsedAnswer(None, 'invalid', [], 'the answer is a JSON list of objects; one object was asked for')
+    objs = [v for v in values if isinstance(v, dict)]
+    good = [d for d in objs if not validate_answer(task, d, subtask)]
+    if len({json.dumps(d, sort_keys=True) for d in good}) > 1:
+        return ParsedAnswer(None, 'invalid', [], f'conflicting answers: {len(good)} different objects each pass the schema')
+    if good: return ParsedAnswer(good[0], 'repaired', repairs)
+    errs = next((validate_answer(task, d, subtask) for d in objs if d), None)
+    return ParsedAnswer(None, 'invalid', [], 'schema: ' + '; '.join(errs) if errs else 'nothing recoverable: no JSON object survived repair')
+
+def _final(r: ParsedAnswer) -> bool: return r.ok or r.error.startswith(('the answer is a JSON list', 'conflicting'))
+
 def _parse_json(task, subtask, text: str) -> ParsedAnswer:
-    "JSON answers: valid as is, repaired (fence / extraction / json_repair), or invalid with the reason."
+    "JSON answers: valid as is, repaired (fence / extraction / json_repair), or invalid with the reason (the table above)."
     s = text.strip()
     value, err = _loads(s)
     if err is None:  # parses as it stands: judged as is, never "repaired" into something else
+        if _lists_objects(value): return _judge(task, subtask, [value], [])
         errs = validate_answer(task, value, subtask)
         return ParsedAnswer(value, 'valid') if not errs else ParsedAnswer(None, 'invalid', [], 'schema: ' + '; '.join(errs))
-    repairs, body = [], s
-    if inner := next((m.group(1).strip() for m in _FENCE.finditer(s) if '{' in m.group(1)), None):  # first fence holding an object
-        repairs, body = ['code_fence'], inner
-        value, err = _loads(body)
-        if err is None:
-            errs = validate_answer(task, value, subtask)
-            return (ParsedAnswer(value, 'repaired', repairs) if not errs
-                    else ParsedAnswer(None, 'invalid', repairs, 'schema: ' + '; '.join(errs)))
-    starts = [m.start() for m in re.finditer(r'\{', body)][:_MAX_OBJECT_STARTS]
-    if not starts: return ParsedAnswer(None, 'invalid', repairs, f'no JSON object in the answer ({err})')
+    fenced = [m.group(1).strip() for m in _FENCE.finditer(s) if '{' in m.group(1)]
+    if fenced and all(_loads(f)[1] is None for f in fenced):  # fences holding clean JSON: judged together
+        return _judge(task, subtask, [_loads(f)[0] for f in fenced], ['code_fence'])
+    repairs, body = (['code_fence'], fenced[0]) if fenced else ([], s)
+    first = body.find('{')
+    if first < 0: return ParsedAnswer(None, 'invalid', [], f'no JSON object in the answer ({err})')
     if (depth := _nesting(body)) > MAX_NESTING:  # also keeps json_repair's recursion (slow, can blow up) out of reach
-        return ParsedAnswer(None, 'invalid', repairs, f'brackets nested {depth} deep, more than MAX_NESTING={MAX_NESTING}')
-    first_errs = None
-    for i in starts:  # a complete object inside prose
-        try: value, _ = STRICT_JSON.raw_decode(body, i)
-        except (ValueError, RecursionError): continue
-        for d in _dicts(value):
-            errs = validate_answer(task, d, subtask)
-            if not errs: return ParsedAnswer(d, 'repaired', repairs + ['extracted_object'])
-            first_errs = first_errs or errs
+        return ParsedAnswer(None, 'invalid', [], f'brackets nested {depth} deep, more than MAX_NESTING={MAX_NESTING}')
+    lists = [v for i in (m.start() for m in re.finditer(r'\[', body[:first])) if (v := _raw_decode_or_none(body, i)) is not None]
+    if any(_lists_objects(v) for v in lists): return _judge(task, subtask, lists, [])
+    starts = [m.start() for m in re.finditer(r'\{', body)][:_MAX_OBJECT_STARTS]
+    best = _judge(task, subtask, [v for i in starts if (v := _raw_decode_or_none(body, i)) is not None], repairs + ['extracted_object'])
+    if _final(best): return best
     import json_repair
-    for i in starts:  # syntax repair, from each '{' to the end of the text
+    for i in starts:  # syntax repair, from each '{' to the end of the text; the first valid one wins
         try: value = json_repair.loads(body[i:])
         except Exception: continue  # json_repair can raise (e.g. RecursionError): treat as nothing recovered
-        for d in _dicts(value):
-            errs = validate_answer(task, d, subtask)
-            if not errs: return ParsedAnswer(d, 'repaired', repairs + (['extracted_object'] if i else []) + ['json_repair'])
-            if d: first_errs = first_errs or errs
-    why = 'schema: ' + '; '.join(first_errs) if first_errs else 'nothing recoverable: no JSON object survived repair'
-    return ParsedAnswer(None, 'invalid', repairs, why)
+        r = _judge(task, subtask, [value], repairs + (['extracted_object'] if i else []) + ['json_repair'])
+        if _final(r): return r
+        if best.error.startswith('nothing recoverable') and r.error.startswith('schema'): best = r
+    return ParsedAnswer(None, 'invalid', [], best.error)
 
 # %% ../nbs/01_prompts.ipynb #442976d6
 def _parse_verdict(text: str) -> ParsedAnswer:

@@ -412,32 +412,40 @@ def load_source(task, path, images_root=None, skip_bad=False, subtask=None, allo
     if task == 'pediatric': return load_pediatric(path, images_root, skip_bad, subtask=subtask, allow_outside_images=allow_outside_images)
     return load_rtl(path, images_root, skip_bad, allow_outside_images)
 
-# %% ../nbs/00b_sources.ipynb #7c20c281
+# %% ../nbs/00b_sources.ipynb #34351ee0
 def make_dataset(task, out, n_train=None, n_eval=None, seed=0, source=None, images_root=None, skip_bad=False,
-                 subtask=None, eval_frac=0.2, image_size=64, overwrite=False, allow_outside_images=False, verbose=True) -> dict:
-    """Build a dataset folder for `task` (synthetic, or from `source`) and return its card (`stats.json`). The folder
-    is written whole or not at all: an earlier dataset at `out` is replaced only with `overwrite`, and only once the new
-    one is complete."""
+                 subtask=None, eval_frac=0.2, image_size=64, overwrite=False, allow_outside_images=False, verbose=True,
+                 n_val=None) -> dict:
+    """Build a dataset folder for `task` (synthetic, or from `source`) and return its card (`stats.json`): `train.jsonl`,
+    `val.jsonl` (the validation loss during training; `n_val`, default a tenth of the training records, at most 64; 0
+    for none), `eval.jsonl` (held out for the evaluation, never seen in training) and `images/`, patients never shared
+    between splits. The folder is written whole or not at all: an earlier dataset at `out` is replaced only with
+    `overwrite`, and only once the new one is complete."""
     check_task(task, subtask)
-    for name, v in (('--n-train', n_train), ('--n-eval', n_eval)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1): raise ValueError(f'{name} must be a whole number >= 1, got {v!r}')
+    for name, v, least in (('--n-train', n_train, 1), ('--n-eval', n_eval, 1), ('--n-val', n_val, 0)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least): raise ValueError(f'{name} must be a whole number >= {least}, got {v!r}')
     out = check_output(out, inputs=[source, images_root], overwrite=overwrite, marker='stats.json')
     with output_lock(out), atomic_path(out) as tmp:
         tmp.mkdir()
-        train, ev, recs = _dataset_splits(task, tmp, n_train, n_eval, seed, source, images_root, skip_bad, subtask, eval_frac,
-                                          image_size, allow_outside_images)
+        train, val, ev, recs = _dataset_splits(task, tmp, n_train, n_val, n_eval, seed, source, images_root, skip_bad, subtask,
+                                               eval_frac, image_size, allow_outside_images)
         write_jsonl(train, tmp / 'train.jsonl'); write_jsonl(ev, tmp / 'eval.jsonl')
-        stats = dataset_stats({'train': train, 'eval': ev}, task, getattr(recs, 'skipped', []))
+        if val: write_jsonl(val, tmp / 'val.jsonl')
+        stats = dataset_stats({'train': train, **({'val': val} if val else {}), 'eval': ev}, task, getattr(recs, 'skipped', []))
         stats.update(seed=int(seed), source=str(source) if source is not None else 'synthetic', subtask=subtask)
         write_json(stats, tmp / 'stats.json', sort_keys=True)
-    if verbose: print(f"{task} dataset in {out}: {len(train)} train / {len(ev)} eval\n{stats_table(stats)}")
+    if verbose: print(f"{task} dataset in {out}: {len(train)} train / {len(val)} validation / {len(ev)} eval\n{stats_table(stats)}")
     return stats
 
-def _dataset_splits(task, out, n_train, n_eval, seed, source, images_root, skip_bad, subtask, eval_frac, image_size, allow_outside_images):
-    "The train and eval records (images written under `out`) and the records they came from."
+def _default_n_val(n_train: int) -> int: return min(64, n_train // 10)
+
+def _dataset_splits(task, out, n_train, n_val, n_eval, seed, source, images_root, skip_bad, subtask, eval_frac, image_size,
+                    allow_outside_images):
+    "The train, validation and eval records (images written under `out`) and the records they came from."
     if source is None:
         n_train, n_eval = 200 if n_train is None else n_train, 50 if n_eval is None else n_eval
-        recs = synthesize(task, n_train + n_eval, seed=seed, out_dir=out, subtask=subtask, image_size=image_size)
+        n_val = _default_n_val(n_train) if n_val is None else n_val
+        recs = synthesize(task, n_train + n_val + n_eval, seed=seed, out_dir=out, subtask=subtask, image_size=image_size)
         train, ev = split_records(recs, seed=seed, n_eval=n_eval)
     else:
         recs = load_source(task, source, images_root=images_root, skip_bad=skip_bad, subtask=subtask, allow_outside_images=allow_outside_images)
@@ -445,9 +453,11 @@ def _dataset_splits(task, out, n_train, n_eval, seed, source, images_root, skip_
         recs = materialize_images(recs, out, skip_bad=skip_bad)
         if not recs: raise ValueError(f"{source}: no {task} records left after dropping bad images ({len(recs.skipped)} skipped)")
         train, ev = split_records(recs, eval_frac=eval_frac, seed=seed, n_eval=n_eval)
-        if n_train is not None and len(train) > int(n_train):
-            keep = set(np.random.default_rng(int(seed)).permutation(len(train))[:int(n_train)].tolist())
-            train = [r for i, r in enumerate(train) if i in keep]
-        if not train: raise ValueError("empty split: no training records left (n_train=0?)")
-    check_no_leak(train, ev)
-    return train, ev, recs
+        n_val = _default_n_val(min(len(train), n_train or len(train))) if n_val is None else n_val
+        if n_val >= len(train): raise ValueError(f"--n-val {n_val} leaves no training records out of {len(train)}")
+    train, val = split_records(train, seed=seed, n_eval=n_val) if n_val else (train, [])
+    if source is not None and n_train is not None and len(train) > int(n_train):
+        keep = set(np.random.default_rng(int(seed)).permutation(len(train))[:int(n_train)].tolist())
+        train = [r for i, r in enumerate(train) if i in keep]
+    for a, b in ((train, ev), (train, val), (val, ev)): check_no_leak(a, b)
+    return train, val, ev, recs

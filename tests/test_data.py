@@ -316,10 +316,10 @@ def test_split_empty():
 def test_make_dataset_synthetic(tmp_path, task):
     st = make_dataset(task, tmp_path / 'a', n_train=40, n_eval=12, seed=3, verbose=False)
     d = tmp_path / 'a'
-    assert {p.name for p in d.iterdir()} == {'train.jsonl', 'eval.jsonl', 'images', 'stats.json'}
-    train, ev = _rows(d / 'train.jsonl'), _rows(d / 'eval.jsonl')
-    assert (len(train), len(ev)) == (40, 12) == (st['splits']['train']['n'], st['splits']['eval']['n'])
-    for r in train + ev:
+    assert {p.name for p in d.iterdir()} == {'train.jsonl', 'val.jsonl', 'eval.jsonl', 'images', 'stats.json'}
+    train, val, ev = _rows(d / 'train.jsonl'), _rows(d / 'val.jsonl'), _rows(d / 'eval.jsonl')
+    assert (len(train), len(val), len(ev)) == (40, 4, 12) == tuple(st['splits'][s]['n'] for s in ('train', 'val', 'eval'))
+    for r in train + val + ev:
         assert {'id', 'task', 'target'} <= set(r) and r['task'] == task
         assert all(p.startswith('images/') and (d / p).is_file() for p in r['images'])
         if task == 'pediatric':
@@ -329,7 +329,8 @@ def test_make_dataset_synthetic(tmp_path, task):
             assert m['modality'] in CLINICAL_MODALITIES and m['error_type'] in ERROR_TYPES and m['severity'] in SEVERITIES
         if task == 'rtl':
             assert all(a['label'] in RTL_LABELS for a in json.loads(r['target'])['alignments'])
-    check_no_leak(read_jsonl(d / 'train.jsonl'), read_jsonl(d / 'eval.jsonl'))
+    splits = [read_jsonl(d / f'{s}.jsonl') for s in ('train', 'val', 'eval')]
+    for i in range(3): check_no_leak(splits[i], splits[(i + 1) % 3])
     assert json.loads((d / 'stats.json').read_text()) == st
     make_dataset(task, tmp_path / 'b', n_train=40, n_eval=12, seed=3, verbose=False)
     assert _digest(tmp_path / 'a') == _digest(tmp_path / 'b')
@@ -342,7 +343,7 @@ def test_make_dataset_synthetic(tmp_path, task):
 def test_make_dataset_prints_card(tmp_path, capsys):
     make_dataset('clinical', tmp_path, n_train=16, n_eval=8)
     out = capsys.readouterr().out
-    assert '16 train / 8 eval' in out and 'label' in out and 'ERROR' in out and 'histopathology' in out
+    assert '16 train / 1 validation / 8 eval' in out and 'label' in out and 'ERROR' in out and 'histopathology' in out
 
 
 def test_make_dataset_from_clinical_source(tmp_path):
@@ -354,11 +355,11 @@ def test_make_dataset_from_clinical_source(tmp_path):
     st, msgs = _quiet(make_dataset, 'clinical', tmp_path / 'out', source=tmp_path / 'val.json', images_root=imgs,
                       skip_bad=True, verbose=False)
     assert st['skipped']['count'] == 1 and st['skipped']['ids'] == ['bad_img'] and any('bad_img' in m for m in msgs)
-    assert st['splits']['train']['n'] + st['splits']['eval']['n'] == 12
+    assert sum(st['splits'][s]['n'] for s in ('train', 'val', 'eval')) == 12 and st['splits']['val']['n'] == 1   # 2 to eval, then a tenth of the other 10
     assert json.loads((tmp_path / 'out' / 'stats.json').read_text())['skipped']['ids'] == ['bad_img']
-    tr, ev = read_jsonl(tmp_path / 'out' / 'train.jsonl'), read_jsonl(tmp_path / 'out' / 'eval.jsonl')
-    check_no_leak(tr, ev)
-    assert all(p.startswith('images/') for r in tr + ev for p in r.images)
+    tr, va, ev = (read_jsonl(tmp_path / 'out' / f'{s}.jsonl') for s in ('train', 'val', 'eval'))
+    check_no_leak(tr, ev); check_no_leak(tr, va); check_no_leak(va, ev)
+    assert all(p.startswith('images/') for r in tr + va + ev for p in r.images)
 
 
 def test_make_dataset_from_rtl_and_own_jsonl(tmp_path):

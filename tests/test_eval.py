@@ -10,7 +10,7 @@ from sklearn.metrics import (accuracy_score, f1_score, mean_absolute_error, mean
 
 from medgemma_lora.data import write_jsonl
 from medgemma_lora.synth import synthesize
-from medgemma_lora.score import compare, join_predictions, mcnemar_exact, mean_ci, rate, read_predictions, score, wilson_ci
+from medgemma_lora.score import compare, compare_scored, join_predictions, mcnemar_exact, mean_ci, rate, read_predictions, score, wilson_ci
 from medgemma_lora.report import score_files
 import medgemma_lora.eval_clinical, medgemma_lora.eval_pediatric  # noqa: F401  (register their scorers)
 from medgemma_lora.eval_clinical import clinical_reward
@@ -280,7 +280,7 @@ def test_score_files_writes_report_metrics_and_plots(clinical_refs, tmp_path):
     assert (row['b'], row['c'], row['n_paired']) == (0, n_err, n_err)
     assert row['p_value'] == pytest.approx(binomtest(0, n_err, 0.5).pvalue)
     md = (tmp_path / 'out' / 'report.md').read_text()
-    assert '| Metric | base | adapter | Delta | p (exact McNemar) |' in md and "seed: 'TP rate'" in md
+    assert '| Metric | base | adapter | adapter − base | p |' in md and "seed: 'TP rate'" in md
     for png in ('rates.png', 'per_modality_accuracy.png'):
         p = tmp_path / 'out' / png
         assert p.is_file() and p.stat().st_size > 1000 and p.read_bytes()[:4] == b'\x89PNG'
@@ -296,7 +296,8 @@ def test_compare_needs_the_same_references(clinical_refs):
     a = [{'id': r.id, 'output': 'ERROR'} for r in refs]
     c = compare('clinical', a, [{'id': r.id, 'output': r.target} for r in refs], refs)
     assert set(c['metrics']) >= {'accuracy', 'error_sensitivity', 'mean_clinical_reward'}
-    assert c['metrics']['mean_clinical_reward']['test'] is None and c['metrics']['accuracy']['test'] == 'exact McNemar'
+    assert c['metrics']['mean_clinical_reward']['test'] == 'paired permutation' and c['metrics']['accuracy']['test'] == 'exact McNemar'
+    with pytest.raises(ValueError, match='different cases'): compare_scored('clinical', score('clinical', a, refs, details=True), score('clinical', a[1:], refs[1:], details=True))
 
 
 def test_pediatric_report_plots(pediatric_refs, tmp_path):

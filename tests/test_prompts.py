@@ -31,7 +31,8 @@ SCHEMA_VALID = [
     ('rtl', {'alignments': [al(), al(claim_id='c2', label='supported', confidence=0.95)]}),
     ('rtl', {'alignments': [al(related_finding_ids=['f1', 'f2'])]}),
     ('rtl', {'alignments': [al(related_finding_ids=[])]}),
-    ('rtl', {'alignments': [al(label='not_assessable', confidence=0), al(label='needs_review', confidence=1)]}),
+    ('rtl', {'alignments': [al(label='not_assessable', confidence=0), al(claim_id='c2', label='needs_review', confidence=1)]}),
+    ('rtl', {'alignments': [al(), al()]}),  # the same claim twice with the same label: nothing conflicts
     ('bone_age', {'bone_age_months': 0, 'confidence': 0.1}),
     ('bone_age', {'bone_age_months': 240, 'confidence': 1}),
     ('bone_age', {'bone_age_months': 126.5, 'confidence': 0.7}),
@@ -58,6 +59,7 @@ SCHEMA_INVALID = [  # (kind, object, a fragment of the expected error)
     ('rtl', {'alignments': [al(related_finding_ids='f1')]}, "not of type 'array'"),
     ('rtl', {'alignments': [al(notes='x')]}, 'Additional properties'),
     ('rtl', [al()], "not of type 'object'"),
+    ('rtl', {'alignments': [al(), al(label='supported')]}, "claim_id 'c1' is given two different labels"),
     ('bone_age', {'bone_age_months': 126}, "'confidence' is a required property"),
     ('bone_age', {'bone_age_months': '126', 'confidence': 0.7}, "not of type 'number'"),
     ('bone_age', {'bone_age_months': -3, 'confidence': 0.7}, 'less than the minimum'),
@@ -157,6 +159,8 @@ REPAIRED = [  # (task, subtask), output, expected repairs
     (B, f'Answer: {BONE}\n```\nmethod: Greulich-Pyle atlas\n```', ['extracted_object']),  # a fence without JSON is ignored
     (B, f'Based on the ossification centres, the estimate is {BONE}', ['extracted_object']),
     (B, f'{BONE}\nThe carpal bones suggest a bone age close to the chronological age.', ['extracted_object']),
+    (B, f'My answer: {BONE}. To repeat: {BONE}', ['extracted_object']),  # the same answer twice conflicts with nothing
+    (B, f'```json\n{BONE}\n```\n```json\n{BONE}\n```', ['code_fence']),
     (R, f'Audit result: {RTL} (c2 is supported by the cardiac silhouette).', ['extracted_object']),
     (B, 'Format: {"type": "object"}\nAnswer: ' + BONE, ['extracted_object']),
     (B, '\ufeff' + BONE, ['extracted_object']),  # byte-order mark left by a decoder
@@ -196,7 +200,13 @@ INVALID = [  # (task, subtask), output, a fragment of the expected error
     (B, '{"bone_age_months": 126}', "'confidence' is a required property"),
     (B, '{"bone_age_months": 126, "confidence": 0.7, "sex": "F"}', 'Additional properties'),
     (B, '{"bone_age_months": "126", "confidence": 0.7}', "not of type 'number'"),
-    (B, f'[{BONE}]', "not of type 'object'"),  # parses as JSON: judged as it is, not mined for an object
+    (B, f'[{BONE}]', 'JSON list of objects'),  # one object was asked for: a list is invalid wherever it stands
+    (B, f'Answer: [{BONE}]', 'JSON list of objects'),
+    (B, f'```json\n[{BONE}]\n```', 'JSON list of objects'),
+    (B, f'```json\n{BONE}\n```\nor perhaps\n```json\n{BONE.replace("126", "132")}\n```', 'conflicting answers'),
+    (B, f'First I thought {BONE}, but on reflection {BONE.replace("0.7", "0.5")}', 'conflicting answers'),
+    (R, '{"alignments": [{"claim_id": "c1", "label": "supported", "evidence": "x", "confidence": 0.9}, '
+        '{"claim_id": "c1", "label": "uncertain", "evidence": "y", "confidence": 0.5}]}', 'two different labels'),
     (B, '{"bone_age_months": NaN, "confidence": 0.7}', 'not a finite number'),
     (B, '{"bone_age_months": -12, "confidence": 0.7}', 'less than the minimum'),
     (B, 'null', "not of type 'object'"),
@@ -385,7 +395,7 @@ def audit(*alignments):
     (audit({'label': 'uncertain', 'confidence': 0.89}), False),
     (audit({'label': 'uncertain', 'confidence': 0.9}), True),
     (audit({'label': 'not_assessable', 'confidence': 1}), True),
-    (audit({'label': 'supported', 'confidence': 0.9}, {'label': 'needs_review', 'confidence': 0.95}), True),
+    (audit({'label': 'supported', 'confidence': 0.9}, {'claim_id': 'c2', 'label': 'needs_review', 'confidence': 0.95}), True),
     (audit({'label': 'uncertain', 'confidence': 0.5, 'evidence': 'definitely pneumonia'}), True),
     (audit({'label': 'uncertain', 'confidence': 0.5, 'evidence': 'does not clearly support the claim'}), False),
     ('```json\n' + audit({'label': 'needs_review', 'confidence': 0.99}) + '\n```', True),  # repaired answers count too
