@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['RUN_SETS', 'COMMANDS', 'positive_int', 'add_config_flags', 'config_overrides', 'build_parser', 'run_command', 'main']
 
-# %% ../nbs/07_cli.ipynb #07e4f66e
-import argparse, dataclasses, json, sys, time, typing
+# %% ../nbs/07_cli.ipynb #3375549f
+import argparse, dataclasses, json, os, sys, time, typing
 from pathlib import Path
 
 # %% ../nbs/07_cli.ipynb #42466faf
@@ -63,19 +63,26 @@ def _data(a):
     print(f"wrote {a.out}/: train.jsonl, {'val.jsonl, ' if 'val' in stats['splits'] else ''}eval.jsonl, images/, stats.json")
     return stats
 
-# %% ../nbs/07_cli.ipynb #39196e70
+# %% ../nbs/07_cli.ipynb #6a74b3c8
 def _train_args(p):
     from medgemma_lora.train import TrainConfig
     add_config_flags(p, TrainConfig)
     p.add_argument('--resume', action='store_true', help='continue the run in OUT from its newest complete checkpoint')
     p.add_argument('--overwrite', action='store_true', help='start over in OUT; its earlier run is deleted once the new one has finished')
     p.add_argument('--allow-data-change', action='store_true', help='with --resume: continue on data that differs from the run\'s')
+    p.add_argument('--num-processes', type=positive_int, default=1, help='train data-parallel in N processes through accelerate: '
+                   'one per GPU, or CPU processes over gloo; the effective batch (batch size x grad accum) is kept (default: 1)')
 
 def _train(a):
-    from medgemma_lora.train import TrainConfig, train
+    from medgemma_lora.train import TrainConfig, process_world, train
     over = config_overrides(a, TrainConfig)
-    summary = train(TrainConfig.preset_config(over.pop('preset', 'rtl'), **over), resume=a.resume, overwrite=a.overwrite,
-                    allow_data_change=a.allow_data_change)
+    cfg = TrainConfig.preset_config(over.pop('preset', 'rtl'), **over)
+    kw = dict(resume=a.resume, overwrite=a.overwrite, allow_data_change=a.allow_data_change)
+    if a.num_processes > 1 and process_world()[1] == 1:   # the launcher: start the processes, which run this again
+        from medgemma_lora.distributed import launch_train
+        summary = launch_train(a.argv, a.num_processes, cfg, **kw)
+    else: summary = train(cfg, **kw)
+    if process_world()[0] > 0 or os.environ.get('MEDGEMMA_LORA_LAUNCHED'): return summary   # one process speaks: rank 0, or the launcher
     print(f'wrote adapter to {a.out} (loss curve {a.out}/loss_curve.png)')
     print(json.dumps(summary, indent=2))
     return summary
@@ -189,17 +196,20 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
         if commands is None or name in commands: add_args(sp); sp.set_defaults(fn=run)
     return p
 
-# %% ../nbs/07_cli.ipynb #451d7074
+# %% ../nbs/07_cli.ipynb #3fc72d74
 def run_command(argv):
     "Run `medgemma-lora ARGV...` and return what the command returned (its stats, summary, metrics, ...); bad input exits with status 2."
     argv = list(argv)
     cmd = next((x for x in argv if not x.startswith('-')), None)
     args = build_parser([cmd] if cmd in COMMANDS else []).parse_args(argv)
+    args.argv = argv                                     # as typed, for commands that start copies of themselves
     try: return args.fn(args)
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f'medgemma-lora {args.cmd}: error: {e}', file=sys.stderr); sys.exit(2)
 
-# %% ../nbs/07_cli.ipynb #dddebc87
+# %% ../nbs/07_cli.ipynb #fd0b73be
 def main(argv=None) -> None:
-    "Entry point of the `medgemma-lora` command."
+    "Entry point of the `medgemma-lora` command (and of `python -m medgemma_lora.cli`, which `accelerate launch -m` runs)."
     run_command(sys.argv[1:] if argv is None else argv)
+
+if __name__ == '__main__' and 'get_ipython' not in globals(): main()   # not when this notebook runs

@@ -6,7 +6,7 @@
 __all__ = ['TINY', 'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE', 'TINY_MM_TOKENS', 'TINY_VOCAB', 'TINY_BUILD',
            'QUANT_SKIP_MODULES', 'TINY_EMBED_STD', 'KAGGLE_MEDGEMMA_GLOB', 'MEDGEMMA_HUB_ID', 'cache_root',
            'gemma3_chat_template', 'tiny_corpus', 'build_tiny_processor', 'tiny_processor_dir', 'hf_token',
-           'gated_help', 'load_processor', 'default_device', 'compute_dtype', 'quantization_config',
+           'gated_help', 'load_processor', 'local_rank', 'default_device', 'compute_dtype', 'quantization_config',
            'medgemma_4b_config', 'tiny_config', 'random_gemma3', 'save_checkpoint', 'tiny_model_dir', 'full_size_parts',
            'full_size_random_dir', 'resolve_model_path', 'load_model', 'image_chat_batch', 'progress_bars',
            'detect_environment', 'default_model_id']
@@ -145,10 +145,15 @@ def load_processor(model_id: str = TINY, seed: int = 0):
     try: return AutoProcessor.from_pretrained(model_id, token=hf_token(), trust_remote_code=False)
     except OSError as e: raise OSError(gated_help(model_id)) from e
 
-# %% ../nbs/01a_models.ipynb #35caa4b5
+# %% ../nbs/01a_models.ipynb #fd137ee9
+def local_rank() -> int:
+    "This process's GPU on its machine: `LOCAL_RANK`, set by `accelerate launch` / torchrun for each process, else 0."
+    return int(os.environ.get('LOCAL_RANK', 0))
+
+# %% ../nbs/01a_models.ipynb #3dc65f3c
 def default_device() -> str:
-    "`cuda` when a GPU is visible, else `cpu`."
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
+    "`cuda:N` when a GPU is visible (N: this process's `local_rank`, so data-parallel processes each take their own), else `cpu`."
+    return f'cuda:{local_rank()}' if torch.cuda.is_available() else 'cpu'
 
 # %% ../nbs/01a_models.ipynb #343d0f69
 def compute_dtype(device=None, bf16_supported=None) -> torch.dtype:
@@ -268,7 +273,7 @@ def resolve_model_path(model_id: str = TINY, seed: int = 0) -> str:
     "The folder or Hub id `from_pretrained` should read: the cached tiny checkpoint for `tiny`, else `model_id` itself."
     return str(tiny_model_dir(seed)) if model_id == TINY else str(model_id)
 
-# %% ../nbs/01a_models.ipynb #42d65197
+# %% ../nbs/01a_models.ipynb #ac0be161
 def load_model(model_id: str = TINY, quantization=None, device=None, dtype=None, seed: int = 0):
     "Load a Gemma 3 vision-language model (`tiny`, a Hub id or a local folder) with the precision policy, optionally 4/8-bit."
     from transformers import AutoModelForImageTextToText
@@ -278,7 +283,7 @@ def load_model(model_id: str = TINY, quantization=None, device=None, dtype=None,
     kw = dict(dtype=dtype or compute_dtype(device), quantization_config=quantization_config(quantization, device),
               trust_remote_code=False)
     if model_id != TINY: kw['token'] = hf_token()
-    if quantization: kw['device_map'] = {'': 0 if device.startswith('cuda') else 'cpu'}
+    if quantization: kw['device_map'] = {'': torch.device(device).index or 0 if device.startswith('cuda') else 'cpu'}  # this process's GPU
     try: model = AutoModelForImageTextToText.from_pretrained(resolve_model_path(model_id, seed), **kw)
     except OSError as e: raise OSError(gated_help(model_id)) from e
     if not quantization: model = model.to(device)

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['ATTENTION_MODULES', 'MLP_MODULES', 'ALL_LINEAR', 'VISION_MODULES', 'PRESETS', 'TINY_TRAINING', 'lora_target_regex',
            'smoke_check', 'knob', 'TrainConfig', 'StopAtStep', 'MemoryLogger', 'data_fingerprint', 'sft_datasets',
-           'sft_config', 'plot_loss_curve', 'build_trainer', 'latest_checkpoint', 'train']
+           'per_process_batch', 'process_world', 'sft_config', 'plot_loss_curve', 'build_trainer', 'latest_checkpoint',
+           'train']
 
 # %% ../nbs/02_train_qlora.ipynb #2f57b899
 import contextlib, hashlib, json, math, os, shutil, tempfile, time
@@ -56,7 +57,7 @@ def knob(default, help: str, sft=(), required: bool = False):
     "A `TrainConfig` field: its default, its help text (the CLI flag's too), and the `SFTConfig` argument(s) it is passed to as is."
     return field(default=default, metadata={'help': help, 'sft': (sft,) if isinstance(sft, str) else tuple(sft), 'required': required})
 
-# %% ../nbs/02_train_qlora.ipynb #4ea4bd4c
+# %% ../nbs/02_train_qlora.ipynb #297a731f
 PRESETS = {
     'rtl':       dict(r=8,  alpha=16, dropout=0.0, targets=('q_proj', 'v_proj')),
     'clinical':  dict(r=16, alpha=32, dropout=0.1, targets=('q_proj', 'v_proj', 'o_proj')),
@@ -88,8 +89,8 @@ class TrainConfig:
     lr: float = knob(2e-4, 'peak learning rate', 'learning_rate')
     epochs: float = knob(1.0, 'passes over the training set (ignored when max_steps > 0)', 'num_train_epochs')
     max_steps: int = knob(-1, 'optimizer steps to train; -1 trains for `epochs`', 'max_steps')
-    batch_size: int = knob(1, 'examples per device per step', ('per_device_train_batch_size', 'per_device_eval_batch_size'))
-    grad_accum: int = knob(4, 'gradient accumulation steps: the effective batch is batch_size x grad_accum', 'gradient_accumulation_steps')
+    batch_size: int = knob(1, 'examples per step on one device; with N processes the effective batch is kept and split across them (see `per_process_batch`)', ('per_device_train_batch_size', 'per_device_eval_batch_size'))
+    grad_accum: int = knob(4, 'gradient accumulation steps: the effective batch is batch_size x grad_accum, whatever the number of processes', 'gradient_accumulation_steps')
     warmup_ratio: float = knob(0.03, 'share of the steps spent warming the learning rate up (a float < 1 is a ratio to TRL)', 'warmup_steps')
     scheduler: str = knob('cosine', 'learning-rate schedule after warm-up (a transformers SchedulerType: cosine, linear, constant, ...)', 'lr_scheduler_type')
     eval_steps: int | None = knob(None, 'validation loss every N steps (unset: once per epoch, or once at the end with max_steps)')
@@ -172,14 +173,32 @@ def sft_datasets(data_dir, max_eval_samples=None):
     build = lambda recs: to_hf_dataset(recs, data_dir) if recs else None
     return build(train_recs), build(eval_recs)
 
-# %% ../nbs/02_train_qlora.ipynb #1e6dc2f2
-def sft_config(cfg: TrainConfig, device: str, has_eval: bool):
-    "TRL `SFTConfig` for `cfg` on `device`: the knobs as declared, the precision policy, assistant-only loss, checkpoints, eval schedule."
+# %% ../nbs/02_train_qlora.ipynb #d8887640
+def per_process_batch(cfg: TrainConfig, world_size: int = 1) -> tuple:
+    """`(batch per process, accumulation steps)` that keep `cfg`'s effective batch (`batch_size x grad_accum`) over
+    `world_size` processes: the largest per-process batch up to `batch_size` that divides it."""
+    effective = cfg.batch_size * cfg.grad_accum
+    for b in range(cfg.batch_size, 0, -1):
+        if effective % (b * world_size) == 0: return b, effective // (b * world_size)
+    raise ValueError(f'the effective batch {cfg.batch_size} x {cfg.grad_accum} = {effective} (--batch-size x --grad-accum) cannot be '
+                     f'split over {world_size} processes: make it a multiple of {world_size}')
+
+# %% ../nbs/02_train_qlora.ipynb #616bac8e
+def process_world() -> tuple:
+    "`(rank, world_size)` of this process, as `accelerate launch`, torchrun and `notebook_launcher` set them; `(0, 1)` alone."
+    return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+
+# %% ../nbs/02_train_qlora.ipynb #adbc23de
+def sft_config(cfg: TrainConfig, device: str, has_eval: bool, world_size: int = 1):
+    """TRL `SFTConfig` for `cfg` on `device`: the knobs as declared, the precision policy, assistant-only loss, checkpoints,
+    eval schedule; over `world_size` processes, the batch and accumulation of `per_process_batch`."""
     from trl import SFTConfig
     on_gpu = device.startswith('cuda')
     gc = on_gpu if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
     strategy = ('steps' if cfg.eval_steps else ('epoch' if cfg.max_steps <= 0 else 'steps')) if has_eval else 'no'
     knobs = {arg: getattr(cfg, f.name) for f in fields(cfg) for arg in f.metadata['sft']}
+    b, a = per_process_batch(cfg, world_size)
+    knobs.update(per_device_train_batch_size=b, per_device_eval_batch_size=b, gradient_accumulation_steps=a)
     ckpt = 'activation_checkpointing' if 'activation_checkpointing' in SFTConfig.__dataclass_fields__ else 'gradient_checkpointing'  # renamed in transformers 5
     return SFTConfig(
         **knobs, output_dir=str(Path(cfg.out)/'checkpoints'), save_strategy='steps', eval_strategy=strategy,
@@ -187,7 +206,7 @@ def sft_config(cfg: TrainConfig, device: str, has_eval: bool):
         bf16=compute_dtype(device) == torch.bfloat16, fp16=False, use_cpu=not on_gpu,
         **{ckpt: gc, f'{ckpt}_kwargs': {'use_reentrant': False} if gc else None},
         assistant_only_loss=True, max_length=None, packing=False, padding_free=False,
-        dataloader_num_workers=0, report_to=[], optim='adamw_torch')
+        dataloader_num_workers=0, report_to=[], optim='adamw_torch', ddp_find_unused_parameters=False)
 
 # %% ../nbs/02_train_qlora.ipynb #1f76aca0
 def plot_loss_curve(log_history, path, title='Training'):
@@ -200,7 +219,7 @@ def plot_loss_curve(log_history, path, title='Training'):
     ax.set(xlabel='optimizer step', ylabel='loss', title=title); ax.grid(alpha=.3); ax.legend()
     return save_figure(fig, path)
 
-# %% ../nbs/02_train_qlora.ipynb #703f2737
+# %% ../nbs/02_train_qlora.ipynb #60b42b48
 def build_trainer(cfg: TrainConfig, stop_at_step: int | None = None, model=None, processor=None, progress: bool = True,
                   datasets=None):
     "TRL `SFTTrainer` for `cfg`: datasets, processor, model (4-bit prepared for QLoRA), LoRA on the language model."
@@ -210,7 +229,7 @@ def build_trainer(cfg: TrainConfig, stop_at_step: int | None = None, model=None,
     train_ds, eval_ds = datasets or sft_datasets(cfg.data, cfg.max_eval_samples)
     processor = processor or load_processor(cfg.model)
     model = model or load_model(cfg.model, quantization=cfg.quantization, device=device)
-    args = sft_config(cfg, device, eval_ds is not None)
+    args = sft_config(cfg, device, eval_ds is not None, world_size=process_world()[1])
     args.disable_tqdm = not progress
     if cfg.quantization: model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)
     lora = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias='none', task_type='CAUSAL_LM',
@@ -266,7 +285,7 @@ def _run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_ch
             raise
         if aside: shutil.rmtree(aside, ignore_errors=True)
 
-# %% ../nbs/02_train_qlora.ipynb #529bca91
+# %% ../nbs/02_train_qlora.ipynb #e088d3e5
 def _save_results(trainer, cfg, out: Path, fp: str, start, seconds: float, result) -> dict:
     "Adapter, processor, config, fingerprint, history, GPU memory, loss curve and (last) summary into `out`, each atomically."
     tmp = Path(tempfile.mkdtemp(prefix='.adapter-', dir=out))
@@ -289,7 +308,9 @@ def _save_results(trainer, cfg, out: Path, fp: str, start, seconds: float, resul
                    trainable_params=trainable, total_params=total, device=device, dtype=str(compute_dtype(device)),
                    quantization=cfg.quantization, peak_gpu_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 3)
                    if torch.cuda.is_available() else None, stopped_early=trainer.state.global_step < trainer.state.max_steps,
-                   data_sha256=fp)
+                   data_sha256=fp, world_size=trainer.args.world_size, per_device_batch_size=trainer.args.per_device_train_batch_size,
+                   grad_accum_per_process=trainer.args.gradient_accumulation_steps,
+                   effective_batch=trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps * trainer.args.world_size)
     write_json(summary, out/'train_summary.json')
     return summary
 
@@ -300,25 +321,39 @@ def _finished(trainer, checkpoint) -> bool:
     total = a.max_steps if a.max_steps > 0 else math.ceil(a.num_train_epochs * max(1, math.ceil(len(trainer.get_train_dataloader()) / a.gradient_accumulation_steps)))
     return json.loads((Path(checkpoint)/'trainer_state.json').read_text())['global_step'] >= total
 
-# %% ../nbs/02_train_qlora.ipynb #083dd2df
+# %% ../nbs/02_train_qlora.ipynb #49a1568d
+def _barrier():
+    "Wait for every process of a distributed run (a no-op alone); the process group is accelerate's, shared with the trainer."
+    if process_world()[1] > 1:
+        from accelerate import PartialState
+        PartialState(cpu=not torch.cuda.is_available()).wait_for_everyone()
+
+# %% ../nbs/02_train_qlora.ipynb #755cfd77
 def train(cfg: TrainConfig, stop_at_step: int | None = None, resume: bool = False, model=None, processor=None,
           progress: bool = True, overwrite: bool = False, allow_data_change: bool = False) -> dict:
     "Train a LoRA (or QLoRA) adapter as `cfg` says into `cfg.out`; save adapter, processor, config, data fingerprint, summary and plot."
-    with progress_bars(progress):
+    rank, size = process_world()
+    with progress_bars(progress and rank == 0):
         datasets = sft_datasets(cfg.data, cfg.max_eval_samples)
         fp = data_fingerprint(cfg.data)
+        per_process_batch(cfg, size)                                   # an effective batch the processes cannot share
         _check_run_dir(cfg, fp, resume, overwrite, allow_data_change)  # before the model is loaded: a refusal costs seconds
+        _barrier()                                                     # every process has looked before rank 0 writes
         processor = processor or load_processor(cfg.model)
         model = model or load_model(cfg.model, quantization=cfg.quantization)
-        with _run_dir(cfg, fp, resume, overwrite, allow_data_change) as out:
-            trainer = build_trainer(cfg, stop_at_step, model, processor, progress, datasets)
+        with _run_dir(cfg, fp, resume, overwrite, allow_data_change) if rank == 0 else contextlib.nullcontext(Path(cfg.out)) as out:
+            _barrier()                                                 # rank 0 has prepared the folder
+            trainer = build_trainer(cfg, stop_at_step, model, processor, progress and rank == 0, datasets)
             start, partial = latest_checkpoint(out) if resume and not overwrite else (None, [])
             if start and _finished(trainer, start) and (out/'train_summary.json').is_file():
-                print(f'nothing to resume: the run in {out} finished at {start.name}')  # the trainer would add a step
+                if rank == 0: print(f'nothing to resume: the run in {out} finished at {start.name}')  # the trainer would add a step
                 return json.loads((out/'train_summary.json').read_text())
-            if resume: print(f'resuming from {start}' if start else f'no complete checkpoint in {out/"checkpoints"}: starting from scratch',
-                             f'(passing over incomplete {", ".join(p.name for p in partial)})' if partial else '')
+            if resume and rank == 0:
+                print(f'resuming from {start}' if start else f'no complete checkpoint in {out/"checkpoints"}: starting from scratch',
+                      f'(passing over incomplete {", ".join(p.name for p in partial)})' if partial else '')
             if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
             t0 = time.time()
             result = trainer.train(resume_from_checkpoint=str(start) if start else None)
-            return _save_results(trainer, cfg, out, fp, start, time.time() - t0, result)
+            summary = _save_results(trainer, cfg, out, fp, start, time.time() - t0, result) if rank == 0 else None
+            _barrier()                                                 # the others return what rank 0 wrote
+            return summary or json.loads((out/'train_summary.json').read_text())
