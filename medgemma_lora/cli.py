@@ -166,6 +166,39 @@ def _run(a):
     return run_pipeline(a.task, a.out, model=over.pop('model', 'tiny'), n_train=a.n_train, n_eval=a.n_eval, seed=over.pop('seed', 0),
                         eval_batch_size=a.eval_batch_size, resume=a.resume, overwrite=a.overwrite, **over)
 
+# %% ../nbs/07_cli.ipynb #8db1b6d6
+def _probe_args(p):
+    from medgemma_lora.data import TASKS
+    p.add_argument('task', choices=TASKS, help='the task of the dataset')
+    p.add_argument('--data', required=True, help='dataset folder: the probe is fitted on train.jsonl and scored on eval.jsonl')
+    p.add_argument('--model', default='tiny', help="whose vision tower embeds the images: 'tiny', a Hub id or a folder (default: tiny)")
+    p.add_argument('--out', required=True, help='folder for the predictions, metrics.json and report.md')
+    p.add_argument('--quantization', choices=['4bit', '8bit'], help='load the model quantized (the tower itself stays in full precision)')
+    p.add_argument('--overwrite', action='store_true', help='replace an earlier probe report in OUT')
+
+def _probe(a):
+    from medgemma_lora.pipeline import PROBE, evaluate_models
+    m = evaluate_models(a.task, a.data, {PROBE: {'model': a.model, 'quantization': a.quantization, 'probe': True}}, a.out,
+                        overwrite=a.overwrite, progress=False)
+    print((Path(a.out)/'report.md').read_text())
+    return m
+
+# %% ../nbs/07_cli.ipynb #dc2bd818
+def _rl_args(p):
+    from medgemma_lora.rl import RLConfig
+    add_config_flags(p, RLConfig)
+    p.add_argument('--eval-batch-size', type=positive_int, default=8, help='records per generation batch in the comparison (default: 8)')
+    p.add_argument('--resume', action='store_true', help='continue the GRPO run in OUT from its newest complete checkpoint')
+    p.add_argument('--overwrite', action='store_true', help='start over in OUT; its earlier run is deleted once the new one has finished')
+
+def _rl(a):
+    from medgemma_lora.rl import RLConfig, rl_config, rl_run
+    res = rl_run(rl_config(**config_overrides(a, RLConfig)), resume=a.resume, overwrite=a.overwrite, batch_size=a.eval_batch_size)
+    t = res['train']
+    print(f"GRPO {t['steps']} steps in {t['seconds']:.0f}s: task reward {t['task_reward_first_quarter']:.3g} (first quarter of the steps) "
+          f"-> {t['task_reward_last_quarter']:.3g} (last quarter); report {res['report']}")
+    return res
+
 # %% ../nbs/07_cli.ipynb #c3c7d619
 def _kaggle_args(p):
     p.add_argument('action', choices=['push'], help='push: validate every kernel folder, then push it')
@@ -176,7 +209,7 @@ def _kaggle(a):
     from medgemma_lora.kaggle_kernels import kaggle_push
     return kaggle_push(a.dir, dry_run=a.dry_run)
 
-# %% ../nbs/07_cli.ipynb #068afaa9
+# %% ../nbs/07_cli.ipynb #7960b7c3
 COMMANDS = {
     'data': ('write a dataset folder: synthetic, or converted from a seed system\'s files with --from', _data_args, _data),
     'train': ('train a LoRA / QLoRA adapter with TRL', _train_args, _train),
@@ -184,6 +217,8 @@ COMMANDS = {
     'predict': ('batched greedy generation to a predictions JSONL', _predict_args, _predict),
     'score': ('score predictions against references (no model needed): metrics.json, report.md, plots', _score_args, _score),
     'run': ('data -> train -> merge -> predict base and merged -> score -> report, in one folder', _run_args, _run),
+    'probe': ('the image-only baseline: a frozen vision tower and a logistic regression, scored like a model', _probe_args, _probe),
+    'rl': ('GRPO from an SFT adapter with the task\'s reward, then SFT vs SFT+GRPO on the held-out cases', _rl_args, _rl),
     'kaggle': ('the Kaggle kernels of the notebooks', _kaggle_args, _kaggle),
 }
 

@@ -37,14 +37,16 @@ def test_run_end_to_end_small(tmp_path, capsys, task):
     res = run_command(['run', task, '--out', str(out), '--n-train', '24', '--n-eval', '6', '--max-steps', '6'])
     printed = capsys.readouterr().out
     h = get_scorer(task).headline[0]
-    assert '| Metric | base | merged | merged, images permuted | merged − base | p | merged − merged, images permuted | p |' in printed
-    assert f'{h}: base ' in printed and '(images permuted: ' in printed and f'Everything is in {out}/' in printed
+    assert ('| Metric | base | merged | merged, images permuted | image-only probe | merged − base | p | '
+            'merged − merged, images permuted | p |') in printed
+    assert f'{h}: base ' in printed and '(images permuted: ' in printed and 'image-only probe: ' in printed and f'Everything is in {out}/' in printed
     for f in ('data/train.jsonl', 'data/eval.jsonl', 'data/stats.json', 'adapter/adapter_model.safetensors',
               'adapter/loss_curve.png', 'merged/model.safetensors', 'merged/README.md', 'predictions_base.jsonl',
-              'predictions_merged.jsonl', 'predictions_merged_images_permuted.jsonl', 'data/val.jsonl', 'metrics.json', 'report.md', 'rates.png'):
+              'predictions_merged.jsonl', 'predictions_merged_images_permuted.jsonl', 'predictions_image-only_probe.jsonl', 'data/val.jsonl', 'metrics.json', 'report.md', 'rates.png'):
         assert (out/f).is_file(), f
     metrics = json.loads((out/'metrics.json').read_text())
-    assert set(metrics['runs']) == {'base', 'merged', 'merged, images permuted'} and metrics['runs']['merged']['n_cases'] == 6
+    assert set(metrics['runs']) == {'base', 'merged', 'merged, images permuted', 'image-only probe'} and metrics['runs']['merged']['n_cases'] == 6
+    assert metrics['runs']['image-only probe']['n_cases'] == 6
     assert [c['names'] for c in metrics['comparisons']] == [['base', 'merged'], ['merged, images permuted', 'merged']]
     assert res['headline']['metric'] == h and json.loads((out/'adapter'/'train_config.json').read_text())['max_steps'] == 6
     assert len((out/'predictions_merged.jsonl').read_text().splitlines()) == 6
