@@ -5,9 +5,8 @@
 # %% auto #0
 __all__ = ['GIVEAWAY', 'image_embeddings', 'probe_predictions', 'probe_warning']
 
-# %% ../nbs/03e_probe.ipynb #877376f9
+# %% ../nbs/03e_probe.ipynb #16eeb0dc
 import json
-from pathlib import Path
 import numpy as np
 import torch
 from .data import load_record_images

@@ -6,8 +6,8 @@
 __all__ = ['FORMAT_REWARD', 'TINY_RL', 'answer_reward', 'reward_functions', 'RLConfig', 'rl_config', 'grpo_dataset',
            'plot_reward_curve', 'rl_train', 'rl_run']
 
-# %% ../nbs/06b_rl.ipynb #62954304
-import json, math, shutil, tempfile, time
+# %% ../nbs/06b_rl.ipynb #d731eb7a
+import shutil, tempfile, time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 import torch
