@@ -28,16 +28,7 @@ def launch_command(argv, num_processes: int, port: int | None = None) -> list:
             '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no',
             '--main_process_port', str(port or free_port()), '-m', 'medgemma_lora.cli', *argv]
 
-# %% ../nbs/02b_distributed.ipynb #3bc5813f
-def _drop_flag(argv, flag: str) -> list:
-    "`argv` without `flag VALUE` and `flag=VALUE`."
-    out, skip = [], False
-    for i, x in enumerate(argv):
-        if skip: skip = False; continue
-        if x == flag: skip = True; continue
-        if not x.startswith(flag + '='): out.append(x)
-    return out
-
+# %% ../nbs/02b_distributed.ipynb #45ee272a
 def launch_train(argv, num_processes: int, cfg, resume: bool = False, overwrite: bool = False,
                  allow_data_change: bool = False) -> dict:
     """Run `medgemma-lora train ARGV` (built into `cfg`) in `num_processes` data-parallel processes; return the summary
@@ -48,7 +39,7 @@ def launch_train(argv, num_processes: int, cfg, resume: bool = False, overwrite:
     _check_run_dir(cfg, data_fingerprint(cfg.data), resume, overwrite, allow_data_change)
     env = {**os.environ, 'MEDGEMMA_LORA_LAUNCHED': '1',   # the processes leave the talking to this one
            'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // num_processes)))}
-    rc = subprocess.run(launch_command(_drop_flag(list(argv), '--num-processes'), num_processes), env=env).returncode
+    rc = subprocess.run(launch_command(list(argv), num_processes), env=env).returncode   # in a launched process, --num-processes is a no-op
     if rc: raise ChildProcessError(f'the {num_processes} training processes failed (exit {rc}); their messages are above')
     return json.loads((Path(cfg.out)/'train_summary.json').read_text())
 

@@ -27,15 +27,19 @@ def image_embeddings(model, processor, records, root, batch_size: int = 16) -> n
         out.append(tower(pixel_values=px).last_hidden_state.float().mean(1).cpu().numpy())
     return np.concatenate(out)
 
-# %% ../nbs/03e_probe.ipynb #4f0fa855
+# %% ../nbs/03e_probe.ipynb #c0dbdd88
+def _group(record):
+    "Which answers share the probe's models: a pediatric subtask's, else the task's (an rtl report's claims are one group)."
+    return record.subtask if record.task == 'pediatric' else record.task
+
 def _units(task, records):
-    "(record index, field, value) for every answer field a probe predicts: parsed targets, claims one by one, no confidences."
+    "(record index, (group, field), value) for every answer field a probe predicts: parsed targets, claims one by one, no confidences."
     rows = []
     for i, r in enumerate(records):
         v = parse_answer(task, r.target, r.subtask).value
-        if task == 'clinical': rows.append((i, (None, 'verdict'), v))
-        elif task == 'rtl': rows += [(i, ('claims', 'label'), a['label']) for a in v['alignments']]
-        else: rows += [(i, (r.subtask, k), x) for k, x in v.items() if k not in ('confidence', 'fracture_present')]
+        if task == 'clinical': rows.append((i, (_group(r), 'verdict'), v))
+        elif task == 'rtl': rows += [(i, (_group(r), 'label'), a['label']) for a in v['alignments']]
+        else: rows += [(i, (_group(r), k), x) for k, x in v.items() if k not in ('confidence', 'fracture_present')]
     return rows
 
 def _fit(X, y, regress: bool):
@@ -47,7 +51,7 @@ def _fit(X, y, regress: bool):
     est = Ridge(alpha=1.0) if regress else LogisticRegression(max_iter=2000)
     return ('model', make_pipeline(StandardScaler(), est).fit(X, [json.dumps(v) for v in y] if not regress else y))
 
-# %% ../nbs/03e_probe.ipynb #dd7beb86
+# %% ../nbs/03e_probe.ipynb #f3051f0d
 def _predict_unit(fitted, X):
     "(value, {option key: probability} or None) per row of X."
     kind, est = fitted
@@ -68,18 +72,18 @@ def _answer(task, record, preds) -> tuple:
         v, p = preds['label']
         return json.dumps({'alignments': [{'claim_id': c['claim_id'], 'label': v, 'evidence': 'image-only probe',
                                            'confidence': round(max(p.values()), 3)} for c in _claims(record)]}), {}
-    ans, probs = {}, {}
+    ans, probs, choices = {}, {}, choice_fields(record)
     for k in SCHEMAS[answer_kind(task, record.subtask)]['properties']:
         if k == 'fracture_present': ans[k] = preds['type'][0] != 'none'
         elif k == 'confidence': ans[k] = round(max((max(p.values()) for _, p in preds.values() if p), default=0.5), 3)
         elif k == 'bone_age_months': ans[k] = int(round(min(240.0, max(0.0, preds[k][0]))))
         else: ans[k] = preds[k][0]
-        if k in choice_fields(record) and k in preds and preds[k][1]: probs[k] = {_option_key(o): preds[k][1].get(_option_key(o), 0.0) for o in choice_fields(record)[k]}
+        if k in choices and k in preds and preds[k][1]: probs[k] = {_option_key(o): preds[k][1].get(_option_key(o), 0.0) for o in choices[k]}
     if 'fracture_present' in ans and 'type' in probs:
         probs['fracture_present'] = {'true': 1 - probs['type'].get('none', 0.0), 'false': probs['type'].get('none', 0.0)}
     return json.dumps(ans), probs
 
-# %% ../nbs/03e_probe.ipynb #bfc4ff7d
+# %% ../nbs/03e_probe.ipynb #233159f9
 def probe_predictions(model_id, train_records, eval_records, root, quantization=None, model=None, processor=None) -> list[dict]:
     "Fit the image-only probe on `train_records` and answer `eval_records`: prediction rows `score` reads like a model's."
     task = eval_records[0].task
@@ -90,11 +94,13 @@ def probe_predictions(model_id, train_records, eval_records, root, quantization=
     for key in dict.fromkeys(k for _, k, _ in units):
         idx, y = zip(*[(i, v) for i, k, v in units if k == key])
         fitted[key] = _fit(Xtr[list(idx)], list(y), regress=key[1] == 'bone_age_months')
+    preds = [{} for _ in eval_records]
+    for (g, f), est in fitted.items():                  # each model answers all of its group's cases in one call
+        idx = [j for j, r in enumerate(eval_records) if _group(r) == g]
+        for j, p in zip(idx, _predict_unit(est, Xev[idx]) if idx else []): preds[j][f] = p
     rows = []
-    for j, r in enumerate(eval_records):
-        sub = r.subtask if task == 'pediatric' else ('claims' if task == 'rtl' else None)
-        preds = {f: _predict_unit(est, Xev[j:j + 1])[0] for (s, f), est in fitted.items() if s == sub}
-        out, probs = _answer(task, r, preds)
+    for r, pr in zip(eval_records, preds):
+        out, probs = _answer(task, r, pr)
         rows.append({'id': r.id, 'output': out, **({'option_probs': probs} if probs else {})})
     return rows
 

@@ -6,17 +6,17 @@
 __all__ = ['FORMAT_REWARD', 'TINY_RL', 'answer_reward', 'reward_functions', 'RLConfig', 'rl_config', 'grpo_dataset',
            'plot_reward_curve', 'rl_train', 'rl_run']
 
-# %% ../nbs/06b_rl.ipynb #d731eb7a
-import shutil, tempfile, time
-from dataclasses import asdict, dataclass, fields
+# %% ../nbs/06b_rl.ipynb #22c319e4
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
-from .data import read_jsonl, write_json, new_figure, save_figure
+from .data import atomic_path, read_jsonl, write_json, new_figure, save_figure
 from .prompts import is_overconfident, parse_answer, to_hf_dataset
 from .eval_clinical import clinical_reward
 from .models import load_model, load_processor, progress_bars
 from .train import (ALL_LINEAR, TrainConfig, data_fingerprint, knob, latest_checkpoint, lora_target_regex,
-                                 _check_run_dir, _run_dir)
+                                 _check_run_dir, _knob_args, _positive, _run_dir)
 
 # %% ../nbs/06b_rl.ipynb #ecdd992a
 def _agreement(pairs) -> float:
@@ -50,7 +50,7 @@ def reward_functions(task: str, records) -> list:
         return [FORMAT_REWARD[parse_answer(task, text(c), by_id[i].subtask).status] for c, i in zip(completions, id)]
     return [task_reward, format_reward]
 
-# %% ../nbs/06b_rl.ipynb #dd87fd1a
+# %% ../nbs/06b_rl.ipynb #611b8c90
 @dataclass
 class RLConfig:
     "Every knob of a GRPO run; `sft` metadata names the `GRPOConfig` argument(s) a field is passed to."
@@ -76,8 +76,7 @@ class RLConfig:
         if self.reward not in (None, 'clinical', 'rtl', 'pediatric'): raise ValueError(f'unknown reward {self.reward!r}: clinical, rtl or pediatric')
         if self.batch_size % self.num_generations:
             raise ValueError(f'--batch-size {self.batch_size} must be a multiple of --num-generations {self.num_generations}')
-        for k in ('r', 'alpha', 'lr', 'max_steps', 'num_generations', 'max_completion_length', 'save_steps', 'logging_steps'):
-            if getattr(self, k) <= 0: raise ValueError(f'{k} must be > 0, got {getattr(self, k)}')
+        _positive(self, 'r', 'alpha', 'lr', 'max_steps', 'num_generations', 'max_completion_length', 'save_steps', 'logging_steps')
         if self.num_generations < 2: raise ValueError('--num-generations must be at least 2: GRPO compares answers within a group')
 
     @property
@@ -111,16 +110,13 @@ def plot_reward_curve(log_history, path, title='GRPO'):
     ax.set(xlabel='optimizer step', ylabel='mean reward', title=title); ax.grid(alpha=.3); ax.legend(loc='upper left')
     return save_figure(fig, path)
 
-# %% ../nbs/06b_rl.ipynb #3d7cde73
+# %% ../nbs/06b_rl.ipynb #26c48e2a
 def _save_rl(trainer, cfg, task, out, base, fp, seconds) -> dict:
     "OUT/adapter (the GRPO adapter, with a train_config.json naming its base), config, history, reward curve and summary, the summary last."
-    tmp = Path(tempfile.mkdtemp(prefix='.adapter-', dir=out))
-    try:
+    with atomic_path(out/'adapter') as tmp:
         trainer.model.save_pretrained(str(tmp)); trainer.processing_class.save_pretrained(str(tmp))
         TrainConfig.preset_config(task, data=cfg.data, out=str(out/'adapter'), model=str(base), quantization=cfg.quantization,
                                   r=cfg.r, alpha=cfg.alpha, targets=ALL_LINEAR).save(tmp/'train_config.json')
-        shutil.rmtree(out/'adapter', ignore_errors=True); tmp.rename(out/'adapter')
-    finally: shutil.rmtree(tmp, ignore_errors=True)
     write_json(asdict(cfg), out/'rl_config.json')
     hist = trainer.state.log_history
     write_json(hist, out/'log_history.json')
@@ -133,7 +129,7 @@ def _save_rl(trainer, cfg, task, out, base, fp, seconds) -> dict:
     write_json(summary, out/'rl_summary.json')
     return summary
 
-# %% ../nbs/06b_rl.ipynb #08f81fb1
+# %% ../nbs/06b_rl.ipynb #b6a3e613
 def _sft_merged(cfg: RLConfig, out: Path) -> Path:
     "The SFT adapter merged into its base at full precision (verified), once: the GRPO policy's start and its KL reference."
     from medgemma_lora.merge import merge
@@ -156,8 +152,7 @@ def rl_train(cfg: RLConfig, resume: bool = False, overwrite: bool = False, progr
         with _run_dir(cfg, fp, resume, overwrite, False) as out:
             base = _sft_merged(cfg, out)
             model, processor = load_model(str(base), quantization=cfg.quantization), load_processor(str(base))
-            knobs = {arg: getattr(cfg, f.name) for f in fields(cfg) for arg in f.metadata['sft']}
-            args = GRPOConfig(**knobs, output_dir=str(out/'checkpoints'), save_strategy='steps', save_total_limit=2, report_to=[],
+            args = GRPOConfig(**_knob_args(cfg), output_dir=str(out/'checkpoints'), save_strategy='steps', save_total_limit=2, report_to=[],
                               use_cpu=not torch.cuda.is_available(), bf16=model.dtype == torch.bfloat16, fp16=False,
                               disable_tqdm=not progress)
             lora = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, target_modules=lora_target_regex(ALL_LINEAR), task_type='CAUSAL_LM')

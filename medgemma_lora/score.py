@@ -247,7 +247,7 @@ def join_predictions(predictions, references, task: str | None = None, *, missin
     cases = [Case(r, by_id[r.id]['output'], by_id[r.id].get('option_probs')) if r.id in by_id else Case(r, None) for r in refs]
     return cases, unknown
 
-# %% ../nbs/03b_score.ipynb #c74709b7
+# %% ../nbs/03b_score.ipynb #d26fab79
 class Tally:
     """Per-unit results per metric, kept for intervals and paired tests: boolean outcomes (`add`, then `rate`), which
     may be clustered (claims of one case), and per-case rows of other statistics (`statistic`)."""
@@ -261,10 +261,7 @@ class Tally:
 
     def cluster_rows(self, metric: str) -> dict:
         "{cluster: (units right, units)} for `metric`."
-        rows = {}
-        for u, ok in self.outcomes.get(metric, {}).items():
-            k, m = rows.get(self.clusters[metric][u], (0, 0)); rows[self.clusters[metric][u]] = (k + ok, m + 1)
-        return rows
+        return _cluster_rows(self.outcomes.get(metric, {}), self.clusters.get(metric, {}))
 
     def rate(self, metric: str) -> dict:
         "`rate(k, n)` (Wilson) over the units of `metric`; for clustered units the value with a cluster-bootstrap interval."
@@ -289,6 +286,12 @@ class Tally:
     def details(self) -> dict:
         "What `score(..., details=True)` keeps for paired tests: outcomes, their clusters, and the statistics' rows."
         return {'outcomes': self.outcomes, 'clusters': self.clusters, 'samples': self.samples}
+
+def _cluster_rows(outcomes: dict, clusters: dict) -> dict:
+    "{cluster: (units right, units)} of per-unit boolean `outcomes`, units grouped by `clusters` (unit -> cluster)."
+    rows = {}
+    for u, ok in outcomes.items(): k, m = rows.get(clusters[u], (0, 0)); rows[clusters[u]] = (k + ok, m + 1)
+    return rows
 
 def _pooled_rate(a): return float(a[:, 0].sum() / a[:, 1].sum()) if a[:, 1].sum() else None
 
@@ -395,7 +398,7 @@ def score(task: str, predictions, references, *, missing: str = 'raise', extra: 
     if details: out['_details'] = d
     return out
 
-# %% ../nbs/03b_score.ipynb #64bd2900
+# %% ../nbs/03b_score.ipynb #ae1e6028
 def compare_scored(task: str, metrics_a: dict, metrics_b: dict, names=('a', 'b'), metrics=None) -> dict:
     """Paired comparison of two `score(..., details=True)` results on the same references: per metric path (default:
     the task's headline metrics, then every other rate with per-unit outcomes in both), `value_a`, `value_b`,
@@ -430,11 +433,7 @@ def _paired_outcomes(a: dict, b: dict, clusters_a: dict, clusters_b: dict) -> di
     if set(a) == set(b) and len(set(clusters_a.values())) == len(units):
         mc = mcnemar_exact([a[u] for u in units], [b[u] for u in units])
         return dict(test='exact McNemar', b=mc['b'], c=mc['c'], n_paired=mc['n'], p_value=mc['p_value'])
-    def rows(o, cl):
-        r = {}
-        for u, ok in o.items(): k, m = r.get(cl[u], (0, 0)); r[cl[u]] = (k + ok, m + 1)
-        return r
-    ra, rb = rows(a, clusters_a), rows(b, clusters_b)
+    ra, rb = _cluster_rows(a, clusters_a), _cluster_rows(b, clusters_b)
     groups = [g for g in sorted(ra) if g in rb]
     if not groups: return {}
     pt = paired_permutation_test([ra[g] for g in groups], [rb[g] for g in groups], _pooled_rate)

@@ -52,10 +52,14 @@ def smoke_check(model, processor, image=None, targets=ALL_LINEAR, r: int = 4) ->
     peft_model.unload()  # give the caller its model back without adapters
     return res
 
-# %% ../nbs/02_train_qlora.ipynb #2c4bb56c
+# %% ../nbs/02_train_qlora.ipynb #17973e77
 def knob(default, help: str, sft=(), required: bool = False):
     "A `TrainConfig` field: its default, its help text (the CLI flag's too), and the `SFTConfig` argument(s) it is passed to as is."
     return field(default=default, metadata={'help': help, 'sft': (sft,) if isinstance(sft, str) else tuple(sft), 'required': required})
+
+def _knob_args(cfg) -> dict:
+    "The trainer arguments of config `cfg` as its knobs declare them: {trainer argument: the field's value}."
+    return {arg: getattr(cfg, f.name) for f in fields(cfg) for arg in f.metadata['sft']}
 
 # %% ../nbs/02_train_qlora.ipynb #297a731f
 PRESETS = {
@@ -188,7 +192,7 @@ def process_world() -> tuple:
     "`(rank, world_size)` of this process, as `accelerate launch`, torchrun and `notebook_launcher` set them; `(0, 1)` alone."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
-# %% ../nbs/02_train_qlora.ipynb #adbc23de
+# %% ../nbs/02_train_qlora.ipynb #d9efda2a
 def sft_config(cfg: TrainConfig, device: str, has_eval: bool, world_size: int = 1):
     """TRL `SFTConfig` for `cfg` on `device`: the knobs as declared, the precision policy, assistant-only loss, checkpoints,
     eval schedule; over `world_size` processes, the batch and accumulation of `per_process_batch`."""
@@ -196,7 +200,7 @@ def sft_config(cfg: TrainConfig, device: str, has_eval: bool, world_size: int = 
     on_gpu = device.startswith('cuda')
     gc = on_gpu if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
     strategy = ('steps' if cfg.eval_steps else ('epoch' if cfg.max_steps <= 0 else 'steps')) if has_eval else 'no'
-    knobs = {arg: getattr(cfg, f.name) for f in fields(cfg) for arg in f.metadata['sft']}
+    knobs = _knob_args(cfg)
     b, a = per_process_batch(cfg, world_size)
     knobs.update(per_device_train_batch_size=b, per_device_eval_batch_size=b, gradient_accumulation_steps=a)
     ckpt = 'activation_checkpointing' if 'activation_checkpointing' in SFTConfig.__dataclass_fields__ else 'gradient_checkpointing'  # renamed in transformers 5
