@@ -14,7 +14,9 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+# every `<name>_requirements` setting is the extra `[name]` (constrained, kaggle, ...); `[dev]` holds all of them too
+extras = {k[:-len('_requirements')]: shlex.split(v) for k, v in cfg.items() if k.endswith('_requirements') and k != 'dev_requirements'}
+extras['dev'] = shlex.split(cfg.get('dev_requirements', '')) + [r for reqs in extras.values() for r in reqs]
 min_python = cfg['min_python']
 lic = licenses[cfg['license']]
 
@@ -31,7 +33,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={'medgemma_lora': ['assets/*']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require=extras,
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -27,7 +27,7 @@ CLINICAL_MODALITIES = ('xray', 'histopathology', 'mri', 'ultrasound')
 CLINICAL_VERDICTS = ('ERROR', 'CORRECT')
 ERROR_TYPES = ('none', 'overtreatment', 'unnecessary_procedure')
 SEVERITIES = ('none', 'moderate', 'high', 'critical')
-FRACTURE_TYPES = ('distal_radius', 'buckle', 'none')
+FRACTURE_TYPES = ('distal_radius', 'buckle', 'other', 'none')   # 'other': a fracture of another kind or bone
 ROP_ZONES = ('I', 'II', 'III')
 ROP_STAGES = (0, 1, 2, 3)
 
@@ -84,8 +84,10 @@ class Record:
     @property
     def patient_id(self): return self.metadata.get('patient_id')
 
-    def validate(self, where=None):
-        "Check the record against the task vocabulary; raise `ValueError` naming `where` (default: the id)."
+    def validate(self, where=None, reference=False):
+        """Check the record against the task vocabulary; raise `ValueError` naming `where` (default: the id). A
+        `reference` (a record only scored against, never split or trained on) needs only its id, task, target (and a
+        pediatric subtask): scoring parses the truth from `target`, so its metadata is checked only where given."""
         where = where or f"record {self.id!r}"
         require(isinstance(self.id, str) and self.id.strip() != '', where, f"id must be a non-empty string, got {self.id!r}")
         where = f"{where} (id {self.id!r})" if self.id not in where else where
@@ -97,30 +99,33 @@ class Record:
                "images must be a list of path strings")
         require(isinstance(self.fields, dict) and isinstance(self.metadata, dict), where, "fields and metadata must be objects")
         m = self.metadata
+        given = lambda *keys: not reference or all(k in m for k in keys)
         pid = m.get('patient_id')
-        require(isinstance(pid, (str, int)) and not isinstance(pid, bool) and str(pid).strip() != '', where,
-                f"metadata.patient_id must be a non-empty string or integer (splits group by it), got {pid!r}")
+        if given('patient_id'):
+            require(isinstance(pid, (str, int)) and not isinstance(pid, bool) and str(pid).strip() != '', where,
+                    f"metadata.patient_id must be a non-empty string or integer (splits group by it), got {pid!r}")
         bad = non_finite({'fields': self.fields, 'metadata': self.metadata})
         require(not bad, where, bad[0] if bad else '')
         if self.task == 'pediatric': require_member(self.subtask, PEDIATRIC_SUBTASKS, where, 'pediatric subtask')
         else: require(self.subtask is None, where, f"subtask {self.subtask!r} given for task {self.task!r}")
+        def member(key, vocab, what):
+            if given(key): require_member(m.get(key), vocab, where, what)
         if self.task == 'clinical':
-            require_member(m.get('modality'), CLINICAL_MODALITIES, where, 'modality')
-            require_member(m.get('error_type'), ERROR_TYPES, where, 'error_type')
-            require_member(m.get('severity'), SEVERITIES, where, 'severity')
-            require_member(m.get('label'), CLINICAL_VERDICTS, where, 'verdict label')
-            require((m['error_type'] == 'none') == (m['severity'] == 'none'), where,
-                   f"severity {m['severity']!r} does not fit error_type {m['error_type']!r} (severity is 'none' iff error_type is 'none')")
-            require((m['label'] == 'CORRECT') == (m['error_type'] == 'none'), where,
-                   f"verdict {m['label']!r} does not fit error_type {m['error_type']!r}")
+            for key, vocab, what in (('modality', CLINICAL_MODALITIES, 'modality'), ('error_type', ERROR_TYPES, 'error_type'),
+                                     ('severity', SEVERITIES, 'severity'), ('label', CLINICAL_VERDICTS, 'verdict label')): member(key, vocab, what)
+            if given('error_type', 'severity'):
+                require((m['error_type'] == 'none') == (m['severity'] == 'none'), where,
+                       f"severity {m['severity']!r} does not fit error_type {m['error_type']!r} (severity is 'none' iff error_type is 'none')")
+            if given('label', 'error_type'):
+                require((m['label'] == 'CORRECT') == (m['error_type'] == 'none'), where,
+                       f"verdict {m['label']!r} does not fit error_type {m['error_type']!r}")
         elif self.task == 'rtl':
-            require_member(m.get('label'), RTL_LABELS, where, 'rtl label')
+            member('label', RTL_LABELS, 'rtl label')
             for lab in m.get('labels', []): require_member(lab, RTL_LABELS, where, 'rtl label')
-        elif self.subtask == 'fracture': require_member(m.get('fracture_type'), FRACTURE_TYPES, where, 'fracture type')
+        elif self.subtask == 'fracture': member('fracture_type', FRACTURE_TYPES, 'fracture type')
         elif self.subtask == 'rop':
-            require_member(m.get('zone'), ROP_ZONES, where, 'ROP zone')
-            require_member(m.get('stage'), ROP_STAGES, where, 'ROP stage')
-        elif self.subtask == 'bone_age':
+            member('zone', ROP_ZONES, 'ROP zone'); member('stage', ROP_STAGES, 'ROP stage')
+        elif self.subtask == 'bone_age' and given('bone_age_months'):
             ba = m.get('bone_age_months')
             require(isinstance(ba, (int, float)) and not isinstance(ba, bool) and 0 <= ba <= 300, where,
                    f"bone_age_months must be a number of months in [0, 300], got {ba!r}")
@@ -133,8 +138,8 @@ class Record:
         return d
 
     @classmethod
-    def from_dict(cls, d, where='<dict>'):
-        "Build and validate a record from a JSONL row; errors name `where` (e.g. `train.jsonl:12`)."
+    def from_dict(cls, d, where='<dict>', reference=False):
+        "Build and validate a record from a JSONL row (see `validate` for `reference`); errors name `where` (e.g. `train.jsonl:12`)."
         require(isinstance(d, dict), where, f"expected a JSON object, got {type(d).__name__}")
         missing = [k for k in ('id', 'task', 'target') if k not in d]
         require(not missing, where, f"missing required field(s) {missing}")
@@ -142,7 +147,7 @@ class Record:
         require(not unknown, where, f"unknown field(s) {sorted(unknown)}")
         r = cls(id=d['id'], task=d['task'], prompt=d.get('prompt', ''), target=d['target'], images=list(d.get('images') or []),
                 subtask=d.get('subtask'), fields=dict(d.get('fields') or {}), metadata=dict(d.get('metadata') or {}))
-        return r.validate(where)
+        return r.validate(where, reference)
 
 # %% ../nbs/00_data.ipynb #fe4cb73b
 _FENCE_OPEN = re.compile(r'```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?')
@@ -169,6 +174,10 @@ class RecordList(list):
         self.skipped = list(skipped)
 
 # %% ../nbs/00_data.ipynb #5beb091f
+def _natural_key(s):
+    "Sort key that orders the numbers inside strings by value: `f.jsonl:2` before `f.jsonl:10`."
+    return [(0, int(x), '') if x.isdigit() else (1, 0, x) for x in re.split(r'(\d+)', str(s))]
+
 class Problems:
     "Collect bad-input problems, then raise one clear `ValueError` or (with `skip_bad`) warn and report them."
     def __init__(self, what='input'): self.what, self.items = what, []
@@ -183,7 +192,7 @@ class Problems:
     def finish(self, skip_bad=False):
         "Raise on problems unless `skip_bad`; then warn with count and ids. Returns the problem list."
         if not self.items: return []
-        ids = sorted({str(p['id'] if p['id'] is not None else p['where']) for p in self.items})
+        ids = sorted({str(p['id'] if p['id'] is not None else p['where']) for p in self.items}, key=_natural_key)
         if not skip_bad:
             more = f" (and {len(self.items)-1} more problem(s); ids/lines: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''})" if len(self.items) > 1 else ''
             raise ValueError(f"bad {self.what}: {self.fmt(self.items[0])}{more}. Fix the input or pass skip_bad=True to skip bad records.")
@@ -277,13 +286,14 @@ def write_jsonl(records, path):
     return Path(path)
 
 # %% ../nbs/00_data.ipynb #be74c0fe
-def read_jsonl(path, skip_bad=False) -> RecordList:
-    "Read `Record`s from a JSONL file; bad rows (malformed JSON, invalid record, duplicate id) raise or, with `skip_bad`, are skipped and reported."
+def read_jsonl(path, skip_bad=False, reference=False) -> RecordList:
+    """Read `Record`s from a JSONL file; bad rows (malformed JSON, invalid record, duplicate id) raise or, with `skip_bad`,
+    are skipped and reported. `reference`: rows that are only scored against (see `Record.validate`)."""
     path = Path(path)
     recs, seen, pr = RecordList(), {}, Problems(f'rows in {path.name}')
     for where, row in iter_jsonl(path):
         if isinstance(row, Exception): pr.add(where, None, str(row)); continue
-        try: r = Record.from_dict(row, where)
+        try: r = Record.from_dict(row, where, reference)
         except ValueError as e:
             msg = re.sub(r"^ \(id [^)]*\)", '', str(e).removeprefix(where)).removeprefix(': ')
             pr.add(where, row.get('id') if isinstance(row, dict) else None, msg); continue
@@ -556,6 +566,11 @@ def stats_table(stats):
     out += [line('total', '', tot + [sum(tot)]), line('patients', '', [stats['splits'][s]['patients'] for s in names] + ['']),
             line('image-dependent', '', [stats['splits'][s]['image_dependent'] for s in names] + [''])]
     if stats['skipped']['count']: out.append(f"skipped {stats['skipped']['count']} bad record(s): {', '.join(map(str, stats['skipped']['ids'][:20]))}")
+    if a := stats.get('accounting'):   # a loaded source: where every record went
+        out.append(f"{a['loaded']} loaded = {a['train']} train + {a['val']} validation + {a['eval']} eval + {a['left_out']} left out + {a['skipped']} skipped"
+                   f" ({stats.get('split_rule')})")
+    if x := stats.get('extra_fields'): out.append('fields kept in metadata.extra: ' + ', '.join(f'{k} ({n})' for k, n in x.items()))
+    if sh := stats.get('source_split_shared_patients'): out.append(f"the source's splits share {sh['count']} patient(s): {', '.join(map(str, sh['ids'][:5]))}")
     return '\n'.join(out)
 
 # %% ../nbs/00_data.ipynb #3faa7c22

@@ -54,12 +54,11 @@ def clinical_reward(prediction, ground_truth, scenario) -> float:
 CLINICAL_HEADLINE = ('accuracy', 'error_sensitivity', 'error_specificity', 'false_alarm_rate', 'invalid_rate', 'mean_clinical_reward', 'error_auc')
 
 def _verdict_truth(c: Case) -> str:
-    "The reference verdict, checked against the record's metadata (label, error_type) when present."
+    "The reference verdict, parsed from `target` and checked against the record's metadata (label, error_type) where given."
     v, m = c.truth, c.record.metadata
     if m.get('label') is not None and m['label'] != v:
         raise ValueError(f"reference {c.id!r}: target verdict {v!r} but metadata.label {m['label']!r}")
-    if 'error_type' not in m: raise ValueError(f"reference {c.id!r}: metadata.error_type is required (clinical_reward needs it)")
-    if (m['error_type'] != 'none') != (v == 'ERROR'):
+    if 'error_type' in m and (m['error_type'] != 'none') != (v == 'ERROR'):
         raise ValueError(f"reference {c.id!r}: target verdict {v!r} does not fit metadata.error_type {m['error_type']!r}")
     return v
 
@@ -98,6 +97,11 @@ def score_clinical(cases: list[Case]) -> dict:
     - mean_clinical_reward = mean over all N cases of `clinical_reward(answer, reference, metadata)` (the seed's Phase 3
       function; invalid answers are neither ERROR nor CORRECT), with a 95% bootstrap interval over the cases.
 
+    A reference needs only `id`, `task` and `target`. The breakdowns need what they group by: a case without
+    metadata.modality is left out of per_modality_accuracy, and an error case without metadata.severity leaves out
+    per_severity_sensitivity for it and critical_misses and mean_clinical_reward altogether (they weigh every error
+    by its severity); each is counted in n_unknown_label.modality / .severity.
+
     Paired tests: exact McNemar on per-case outcomes; permutation tests for the AUC, F1 and the mean reward."""
     t = Tally()
     truth = [_verdict_truth(c) == 'ERROR' for c in cases]
@@ -109,21 +113,24 @@ def score_clinical(cases: list[Case]) -> dict:
         'f1': 'error_f1', 'auc': 'error_auc', 'confusion': 'confusion'})
     out.update({f'error_auc_scores.{k}': v for k, v in sources.items()})
     mods = [m for m in CLINICAL_MODALITIES if any(c.record.metadata.get('modality') == m for c in cases)]
-    mods += sorted({str(c.record.metadata.get('modality')) for c in cases} - set(mods))
+    mods += sorted({str(c.record.metadata['modality']) for c in cases if c.record.metadata.get('modality') is not None} - set(mods))
     sevs = [s for s in SEVERITIES if s != 'none' and any(tr and c.record.metadata.get('severity') == s for c, tr in zip(cases, truth))]
-    critical_misses, rewards = 0, []
+    critical_misses, rewards, unknown = 0, [], {'modality': 0, 'severity': 0}
     for c, tr, p in zip(cases, truth, pred):
-        mod = c.record.metadata.get('modality')
-        t.add(f'per_modality_accuracy.{mod}', c.id, p is not None and p == tr)
+        mod, sev = c.record.metadata.get('modality'), c.record.metadata.get('severity') if tr else 'none'
+        if mod is None: unknown['modality'] += 1
+        else: t.add(f'per_modality_accuracy.{mod}', c.id, p is not None and p == tr)
+        if sev is None: unknown['severity'] += 1; continue
         if tr:
-            sev = c.record.metadata.get('severity')
             t.add(f'per_severity_sensitivity.{sev}', c.id, p is True)
             critical_misses += sev == 'critical' and p is not True
-        rewards.append(clinical_reward(c.answer, 'ERROR' if tr else 'CORRECT', c.record.metadata))
+        rewards.append(clinical_reward(c.answer, 'ERROR' if tr else 'CORRECT', {'error_type': 'error' if tr else 'none', 'severity': sev}))
     out.update({f'per_modality_accuracy.{m}': t.rate(f'per_modality_accuracy.{m}') for m in mods})
     out.update({f'per_severity_sensitivity.{s}': t.rate(f'per_severity_sensitivity.{s}') for s in sevs})
-    out['critical_misses'] = int(critical_misses)
-    out['mean_clinical_reward'] = t.statistic('mean_clinical_reward', [c.id for c in cases], rewards, _mean, 'mean')
+    out.update({f'n_unknown_label.{k}': n for k, n in unknown.items() if n})
+    if not unknown['severity']:   # the reward and the critical misses need every error case's severity
+        out['critical_misses'] = int(critical_misses)
+        out['mean_clinical_reward'] = t.statistic('mean_clinical_reward', [c.id for c in cases], rewards, _mean, 'mean')
     out['_details'] = t.details()
     return out
 

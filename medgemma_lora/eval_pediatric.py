@@ -84,7 +84,9 @@ def score_pediatric(cases: list[Case]) -> dict:
       rop_auc_scores.f.*). AUC is None with a reason when the truth has one class only.
       rop_accuracy.exact = #(zone, stage and plus_disease all equal to the reference) / #ROP cases. A reference whose
       plus disease was not recorded (a loaded dataset's `metadata.plus_disease_given` false) is left out of the
-      plus_disease metrics and of rop_accuracy.exact, and counted in n_unknown_label.plus_disease: unknown is not "no".
+      plus_disease metrics and of rop_accuracy.exact, and counted in n_unknown_label.plus_disease: unknown is not "no";
+      likewise a zone not recorded (`metadata.zone_given` false: "stage": "none" without a zone) for the zone_i
+      metrics. A reference needs only `id`, `task`, `subtask` and `target`: the truth is the parsed target.
     - Fracture (`fracture_present`, positive = fracture): fracture_accuracy, fracture_recall (= sensitivity),
       fracture_specificity, fracture_precision = TP / (TP + FP), fracture_f1 = 2TP / (2TP + FP + FN + invalid on
       fractures) (scikit-learn's F1 with invalid as a third class), fracture_auc from P(fracture_present = true)
@@ -108,10 +110,12 @@ def score_pediatric(cases: list[Case]) -> dict:
         out.update(bone_age_metrics([c.id for c in cs], truth, pred, tally=t))
         details['bone_age'] = {'truth': [y for y, p in zip(truth, pred) if p is not None], 'pred': [p for p in pred if p is not None]}
     if cs := by['rop']:
-        known = [c for c in cs if c.record.metadata.get('plus_disease_given', True)]   # an unrecorded plus disease stays unknown
-        if len(known) < len(cs): out['n_unknown_label.plus_disease'] = len(cs) - len(known)
+        given = lambda c, k: c.record.metadata.get(f'{k}_given', True)   # an unrecorded zone or plus disease stays unknown
+        for k in ('zone', 'plus_disease'):
+            if n := sum(not given(c, k) for c in cs): out[f'n_unknown_label.{k}'] = n
+        known = [c for c in cs if given(c, 'zone') and given(c, 'plus_disease')]
         for f, (fld, pos, test) in ROP_FINDINGS.items():
-            if not (fcs := known if f == 'plus_disease' else cs): continue
+            if not (fcs := cs if f == 'stage_ge2' else [c for c in cs if given(c, fld)]): continue
             truth = [test(c.truth) for c in fcs]
             ans = [None if c.answer is None else test(c.answer) for c in fcs]
             scores, src = case_scores(fcs, fld, pos, ans)

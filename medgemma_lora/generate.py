@@ -213,7 +213,9 @@ def json_schema_logits_processor(processor, records):
     "A transformers `LogitsProcessorList` that keeps generation inside the records' JSON Schema (xgrammar), or None."
     from transformers import LogitsProcessorList
     try: import xgrammar as xgr
-    except ImportError: raise ValueError('constrained decoding needs xgrammar: pip install xgrammar') from None
+    except (ImportError, OSError) as e:  # missing, or installed but broken: say which extra, show the real error
+        raise ValueError(f'constrained decoding needs xgrammar, which failed to import ({type(e).__name__}: {e}): '
+                         'pip install "medgemma-lora[constrained]"') from e
     keys = {task_key(r) for r in records}
     if len(keys) != 1: raise ValueError(f'constrained decoding needs one schema per batch, got {sorted(keys)}')
     r = records[0]

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ABLATED', 'PROBE', 'evaluate_models', 'run_pipeline']
 
-# %% ../nbs/03d_pipeline.ipynb #833f3be1
+# %% ../nbs/03d_pipeline.ipynb #ee5f7e46
 import json, re, time
 from pathlib import Path
 from .data import check_output, output_lock, permute_images, read_jsonl, write_jsonl
@@ -17,6 +17,7 @@ from .generate import load_for_inference, predict
 from .score import compare_scored, get_path, get_scorer, metric_value, score
 from .report import write_report
 from .probe import probe_predictions, probe_warning
+from .hub import check_push, push_folder, write_model_card
 
 # %% ../nbs/03d_pipeline.ipynb #4378a8f6
 def _predictions_file(name: str) -> str: return 'predictions_' + (re.sub(r'[^A-Za-z0-9.-]+', '_', name).strip('_.') or 'run') + '.jsonl'
@@ -81,22 +82,35 @@ def evaluate_models(task: str, data_dir, runs: dict, out, batch_size: int = 8, s
     paths = write_report(out, scored, f'{task} evaluation: ' + ' vs '.join(names), task=task, comparisons=comps, notes=notes)
     return {**json.loads(paths['metrics'].read_text(encoding='utf-8')), 'cases_per_second': timing}
 
-# %% ../nbs/03d_pipeline.ipynb #b2569e10
+# %% ../nbs/03d_pipeline.ipynb #22dc1822
 ABLATED = 'merged, images permuted'   # the run name of the image ablation in `run_pipeline`'s reports
 PROBE = 'image-only probe'            # and of the image-only baseline (the probe chapter)
 
+def _hub_targets(push_to_hub, hub_dry_run) -> list:
+    "`(kind, repo id, dry-run folder)` of each upload of a run, checked before any work: the adapter to REPO, the merged model to REPO-merged."
+    if hub_dry_run is not None and not push_to_hub: raise ValueError('--hub-dry-run needs --push-to-hub REPO: the cards name the repo')
+    if not push_to_hub: return []
+    targets = [(kind, repo, None if hub_dry_run is None else Path(hub_dry_run)/kind) for kind, repo in (('adapter', push_to_hub), ('merged', f'{push_to_hub}-merged'))]
+    if hub_dry_run is not None: check_push(push_to_hub, hub_dry_run)
+    for _, repo, dry in targets: check_push(repo, dry)
+    return targets
+
 def run_pipeline(task: str, out=None, model: str = 'tiny', n_train: int | None = None, n_eval: int | None = None, seed: int = 0,
-                 eval_batch_size: int = 8, resume: bool = False, overwrite: bool = False, verbose: bool = True, **train_overrides) -> dict:
+                 eval_batch_size: int = 8, resume: bool = False, overwrite: bool = False, verbose: bool = True,
+                 push_to_hub: str | None = None, private: bool = False, hub_dry_run=None, **train_overrides) -> dict:
     """data → train → merge → predict (base, merged, and merged with images permuted) → score → report, everything
-    under `out`; returns metrics,
+    under `out`; the adapter's and merged model's cards get the evaluation; returns metrics,
     summaries and the headline. A folder that holds an earlier run is continued with `resume` (its dataset reused,
-    training resumed, the later steps redone) or replaced with `overwrite`; otherwise it is refused."""
+    training resumed, the later steps redone) or replaced with `overwrite`; otherwise it is refused. `push_to_hub`
+    ('owner/name'): upload the adapter there and the merged model to 'owner/name-merged' (`private`; `hub_dry_run`: a
+    new or empty folder to write what would be uploaded to instead)."""
     out = Path(out or f'runs/{task}')
+    hub = _hub_targets(push_to_hub, hub_dry_run)
     check_output(out, overwrite=resume or overwrite, hint='pass --resume to continue it or --overwrite to start over', marker='data/stats.json')
     with progress_bars(verbose), output_lock(out):
-        return _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, overwrite, verbose, train_overrides)
+        return _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, overwrite, verbose, train_overrides, hub, private)
 
-def _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, overwrite, verbose, train_overrides):
+def _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resume, overwrite, verbose, train_overrides, hub=(), private=False):
     tiny = model == 'tiny'
     n_train, n_eval = n_train or (800 if tiny else 200), n_eval or (120 if tiny else 50)
     say = print if verbose else (lambda *a, **k: None)
@@ -117,6 +131,9 @@ def _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resu
             ABLATED: {'model': merged, 'quantization': q, 'images': 'permuted'}, PROBE: {'model': model, 'quantization': q, 'probe': True}}
     metrics = evaluate_models(task, out/'data', runs, out, batch_size=eval_batch_size, progress=verbose, overwrite=resume or overwrite,
                               comparisons=[('base', 'merged'), (ABLATED, 'merged')], seed=seed)
+    repos = {kind: repo for kind, repo, _ in hub}
+    for kind in ('adapter', 'merged'): write_model_card(out/kind, kind, metrics=metrics, run='merged', repo_id=repos.get(kind))
+    pushed = [push_folder(out/kind, repo, private=private, dry_run=dry) for kind, repo, dry in hub]
     h = get_scorer(task).headline[0]
     headline = {k: metric_value(get_path(metrics['runs'][k], h)) for k in runs}
     say((out/'report.md').read_text().split('## Notes')[0])
@@ -124,4 +141,5 @@ def _run_pipeline(task, out, model, n_train, n_eval, seed, eval_batch_size, resu
     say(f"{h}: base {show(headline['base'])} -> merged {show(headline['merged'])} (images permuted: {show(headline[ABLATED])}, "
         f"image-only probe: {show(headline[PROBE])}); "
         f"train {summary['seconds']:.0f}s, merge max |logit diff| {rep['max_abs_diff']:.2g}, total {time.time() - t0:.0f}s. Everything is in {out}/")
-    return dict(metrics=metrics, train=summary, merge=rep, out=str(out), headline={'metric': h, **headline})
+    for r in pushed: say(f"== hub: {r['message']}")
+    return dict(metrics=metrics, train=summary, merge=rep, out=str(out), headline={'metric': h, **headline}, hub=pushed)

@@ -159,7 +159,7 @@ def score_files(task: str, predictions, references, out, compare=None, *, missin
         names = [Path(f).stem for f in files]
         if len(set(names)) < len(names): names = ['compare', 'predictions'][-len(files):]
     if len(names) != len(files): raise ValueError(f'score_files: {len(files)} prediction file(s) but names {names!r}')
-    refs = read_jsonl(references)
+    refs = read_jsonl(references, reference=True)
     runs = {n: score(task, f, refs, missing=missing, extra=extra, details=True) for n, f in zip(names, files)}
     comparison = compare_scored(task, *runs.values(), names=names) if compare is not None else None
     title = title or f'{task} evaluation: ' + ' vs '.join(names)

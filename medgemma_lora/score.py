@@ -204,11 +204,11 @@ class Case:
 
 # %% ../nbs/03b_score.ipynb #dbcf3938
 def _as_records(references) -> list[Record]:
-    if isinstance(references, (str, Path)): return read_jsonl(references)
+    if isinstance(references, (str, Path)): return read_jsonl(references, reference=True)   # id, task, target suffice
     out = []
     for i, r in enumerate(references):
         if isinstance(r, Record): out.append(r)
-        elif isinstance(r, dict): out.append(Record.from_dict(r, where=f'references[{i}]'))
+        elif isinstance(r, dict): out.append(Record.from_dict(r, where=f'references[{i}]', reference=True))
         else: raise ValueError(f'references[{i}]: expected a Record or dict, got {type(r).__name__}')
     return out
 

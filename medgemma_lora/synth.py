@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RTL_CONFIDENCE', 'RTL_IMAGE_CLAIMS', 'RTL_TEXT_CLAIMS', 'RTL_MAX_TARGET_CHARS', 'RTL_REWRITES', 'RTL_LOCATIONS',
            'CLINICAL_SCENARIOS', 'CLINICAL_SEE_IMAGE', 'PEDIATRIC_CONFIDENCE', 'ROP_ZONE_RADIUS', 'draw_chest',
-           'answer_json', 'rtl_target', 'rtl_rewrite_pairs', 'clinical_target', 'clinical_prompt',
+           'answer_json', 'rtl_target', 'rewrite_prompt', 'rtl_rewrite_pairs', 'clinical_target', 'clinical_prompt',
            'draw_histopathology', 'draw_brain_mri', 'draw_ultrasound', 'pediatric_target', 'pediatric_prompt',
            'bone_age_label', 'draw_hand', 'draw_fundus', 'draw_forearm', 'synthesize', 'synthetic_corpus']
 
@@ -143,6 +143,11 @@ def _synth_rtl(j, rng, prng, pid, image_share=1.0):
     rec = Record(f'rtl_{j:05d}', 'rtl', prompt, rtl_target(claims), [f'images/rtl_{j:05d}.png'], None, fields, meta)
     return rec, lambda irng, size: draw_chest(irng, size, nodule_mm=mm if nodule else None, effusion=effusion)
 
+# %% ../nbs/00a_synth.ipynb #2f1d8040
+def rewrite_prompt(sentence: str) -> str:
+    "The user turn of an overconfident -> calibrated rewrite case (also what a loaded `{input, output}` pair becomes)."
+    return f'Rewrite this report sentence with calibrated language:\n{sentence}'
+
 # %% ../nbs/00a_synth.ipynb #b7d0ec2e
 RTL_REWRITES = (  # (overconfident, calibrated); {loc}/{mm} are filled per case
     ('There is definitely a {mm} mm malignant nodule in the {loc}.', 'There is a {mm} mm nodule in the {loc}; malignancy cannot be determined on imaging.'),
@@ -161,7 +166,7 @@ def rtl_rewrite_pairs(n, seed=0):
         rng, _ = _case_rngs(seed, 'rewrite', j)
         src, dst = _pick(rng, RTL_REWRITES); sub = dict(loc=_pick(rng, RTL_LOCATIONS), mm=int(rng.integers(5, 30)))
         orig, cal = src.format(**sub), dst.format(**sub)
-        out.append(Record(f'rtl_rewrite_{j:05d}', 'rtl', f'Rewrite this report sentence with calibrated language:\n{orig}', cal, [], None,
+        out.append(Record(f'rtl_rewrite_{j:05d}', 'rtl', rewrite_prompt(orig), cal, [], None,
                           dict(original=orig), dict(modality='xray', patient_id=f'rtl-rw-p{j:05d}', label='needs_review', kind='rewrite',
                                                     image_dependent=False)).validate())
     return out
@@ -275,14 +280,16 @@ def pediatric_target(subtask, **gt):
     return answer_json({k: gt[k] for k in keys})
 
 # %% ../nbs/00a_synth.ipynb #17fca0bb
-def pediatric_prompt(subtask, fields):
-    "The user-turn text for a pediatric case from whatever context `fields` holds (missing items are left out)."
+def pediatric_prompt(subtask, fields, image=True):
+    """The user-turn text for a pediatric case from whatever context `fields` holds (missing items are left out).
+    `image=False` (a loaded case kept without its image) says so instead of pointing at an image that is not there."""
     f = {k: v for k, v in fields.items() if v not in (None, '')}
     lines = {'bone_age': ['Left hand radiograph (see image).', ('age_months', 'Chronological age: {} months'), ('sex', 'Sex: {}')],
              'rop': ['Retinal image of a preterm infant (see image).', ('gestational_age_weeks', 'Gestational age at birth: {} weeks'),
-                     ('postmenstrual_age_weeks', 'Postmenstrual age: {} weeks'), ('birth_weight_g', 'Birth weight: {} g')],
+                     ('postmenstrual_age_weeks', 'Postmenstrual age: {} weeks'), ('birth_weight_g', 'Birth weight: {} g'),
+                     ('age_months', 'Chronological age: {} months'), ('eye', 'Eye: {}')],
              'fracture': ['PA wrist radiograph (see image).', ('age_years', 'Age: {} years'), ('sex', 'Sex: {}')]}[subtask]
-    out = [lines[0]] + [fmt.format(f[k]) for k, fmt in lines[1:] if k in f]
+    out = [lines[0] if image else lines[0].replace('(see image)', '(no image available)')] + [fmt.format(f[k]) for k, fmt in lines[1:] if k in f]
     if 'history' in f: out.append(f"History: {f['history']}")
     return '\n'.join(out)
 
@@ -381,7 +388,7 @@ def _synth_rop(j, rng, prng, pid):
 
 def _synth_fracture(j, rng, prng, pid):
     age, sex = int(prng.integers(3, 17)), _pick(prng, ('male', 'female'))
-    ftype = str(rng.choice(FRACTURE_TYPES, p=[0.25, 0.25, 0.5]))
+    ftype = str(rng.choice(('distal_radius', 'buckle', 'none'), p=[0.25, 0.25, 0.5]))   # 'other' is for loaded data only
     conf = float(_pick(rng, PEDIATRIC_CONFIDENCE))
     fields = dict(age_years=age, sex=sex, history='fall on outstretched hand, wrist pain')
     meta = dict(modality='xray', patient_id=pid, label=ftype, fracture_type=ftype, fracture_present=ftype != 'none', image_dependent=True)

@@ -8,13 +8,14 @@ __all__ = ['ATTENTION_MODULES', 'MLP_MODULES', 'ALL_LINEAR', 'VISION_MODULES', '
            'per_process_batch', 'process_world', 'sft_config', 'plot_loss_curve', 'build_trainer', 'latest_checkpoint',
            'train']
 
-# %% ../nbs/02_train_qlora.ipynb #2f57b899
+# %% ../nbs/02_train_qlora.ipynb #d9bc2f4c
 import contextlib, hashlib, json, math, os, shutil, tempfile, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import torch
 from transformers import PrinterCallback, TrainerCallback
 from .data import (check_output, image_file, new_figure, output_lock, read_jsonl, save_figure, write_json)
+from .hub import write_model_card
 from .prompts import to_hf_dataset
 from .models import (TINY, TINY_IMAGE_SIZE, compute_dtype, default_device, image_chat_batch, load_model,
                                   load_processor, progress_bars)
@@ -289,7 +290,7 @@ def _run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_ch
             raise
         if aside: shutil.rmtree(aside, ignore_errors=True)
 
-# %% ../nbs/02_train_qlora.ipynb #e088d3e5
+# %% ../nbs/02_train_qlora.ipynb #405ed997
 def _save_results(trainer, cfg, out: Path, fp: str, start, seconds: float, result) -> dict:
     "Adapter, processor, config, fingerprint, history, GPU memory, loss curve and (last) summary into `out`, each atomically."
     tmp = Path(tempfile.mkdtemp(prefix='.adapter-', dir=out))
@@ -315,6 +316,7 @@ def _save_results(trainer, cfg, out: Path, fp: str, start, seconds: float, resul
                    data_sha256=fp, world_size=trainer.args.world_size, per_device_batch_size=trainer.args.per_device_train_batch_size,
                    grad_accum_per_process=trainer.args.gradient_accumulation_steps,
                    effective_batch=trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps * trainer.args.world_size)
+    write_model_card(out, 'adapter', summary=summary)                  # replaces PEFT's blank README.md
     write_json(summary, out/'train_summary.json')
     return summary
 

@@ -1,11 +1,10 @@
-"""The command line end to end, and the Kaggle kernel folders, as a user meets them."""
-import json, re, shutil, subprocess, sys
+"""The command line end to end, as a user meets it (the Kaggle kernel folders: tests/test_kaggle.py)."""
+import json, re, subprocess, sys
 from pathlib import Path
 
 import pytest
 
 from medgemma_lora.cli import COMMANDS, main, run_command
-from medgemma_lora.kaggle_kernels import kaggle_push, validate_kernel_folder
 from medgemma_lora.score import get_scorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,35 +86,3 @@ def test_score_cli_bad_input_is_a_clear_error(tmp_path, capsys):
         main(['score', 'clinical', '--predictions', str(tmp_path/'p.jsonl'), '--references', str(tmp_path/'d'/'eval.jsonl'), '--out', str(tmp_path/'m.json')])
     assert e.value.code == 2
     assert 'p.jsonl:2' in capsys.readouterr().err
-
-
-def test_kaggle_folders_valid_offline(capsys):
-    ids = kaggle_push(ROOT/'kaggle', dry_run=True)
-    nbs = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))
-    assert len(ids) == len(nbs) and 'nothing pushed' in capsys.readouterr().out
-    for nb in nbs:
-        meta = json.loads((ROOT/'kaggle'/nb/'kernel-metadata.json').read_text())
-        assert (ROOT/'kaggle'/nb/meta['code_file']).resolve() == (ROOT/'nbs'/f'{nb}.ipynb').resolve()
-        if meta['enable_gpu']: assert meta['machine_shape'] == 'NvidiaTeslaT4' and meta['model_sources']
-
-
-@pytest.mark.parametrize('field,value,msg', [('id', 'medgemma-lora/Bad_Slug', 'slug'), ('title', 'abc', 'at least 5'),
-                                             ('code_file', '../../nbs/nope.ipynb', 'does not exist'),
-                                             ('model_sources', ['google/medgemma'], 'model source'),
-                                             ('kernel_type', 'app', 'kernel_type')])
-def test_kaggle_validation_fails_on_a_broken_folder(tmp_path, field, value, msg):
-    bad = tmp_path/'kaggle'/'02_train_qlora'
-    shutil.copytree(ROOT/'kaggle'/'02_train_qlora', bad)
-    shutil.copytree(ROOT/'nbs', tmp_path/'nbs')
-    meta = json.loads((bad/'kernel-metadata.json').read_text()); meta[field] = value
-    (bad/'kernel-metadata.json').write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=msg): validate_kernel_folder(bad)
-    with pytest.raises(ValueError, match='02_train_qlora'): kaggle_push(tmp_path/'kaggle', dry_run=True)
-
-
-def test_kaggle_validation_rejects_non_python3_kernelspec(tmp_path):
-    shutil.copytree(ROOT/'kaggle'/'00_data', tmp_path/'kaggle'/'00_data')
-    (tmp_path/'nbs').mkdir()
-    nb = json.loads((ROOT/'nbs'/'00_data.ipynb').read_text()); nb['metadata']['kernelspec']['name'] = 'ir'
-    (tmp_path/'nbs'/'00_data.ipynb').write_text(json.dumps(nb))
-    with pytest.raises(ValueError, match='python3'): validate_kernel_folder(tmp_path/'kaggle'/'00_data')
