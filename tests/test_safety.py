@@ -58,7 +58,7 @@ BAD = [  # (name, argv with {w} for the workspace, words the message must hold)
     ('data into an earlier dataset', ['data', 'rtl', '--out', f'{W}/data'], 'pass --overwrite'),
     ('data over its own source', ['data', 'pediatric', '--from', f'{W}/data/train.jsonl', '--out', f'{W}/data', '--overwrite'], 'would overwrite the input'),
     ('data into a folder of other files', ['data', 'rtl', '--out', f'{W}/mine', '--overwrite'], 'did not write'),
-    ('data with --n-train 0', ['data', 'rtl', '--out', f'{W}/x', '--n-train', '0'], 'must be >= 1'),
+    ('data with --n-train -1', ['data', 'rtl', '--out', f'{W}/x', '--n-train', '-1'], 'must be a whole number >= 0'),
     ('data with --n-eval -3', ['data', 'rtl', '--out', f'{W}/x', '--n-eval', '-3'], 'must be >= 1'),
     ('data from a missing file', ['data', 'clinical', '--from', f'{W}/nope.jsonl', '--out', f'{W}/x'], 'no such file'),
     ('data with a NaN patient id', ['data', 'pediatric', '--from', f'{W}/src/nan.jsonl', '--out', f'{W}/x'], 'NaN is not valid JSON'),
