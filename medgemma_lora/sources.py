@@ -100,7 +100,7 @@ def _reason(e, where):
 
 def _intish(x): return int(x) if float(x).is_integer() else round(float(x), 1)
 
-# %% ../nbs/00b_sources.ipynb #7ecf08f2
+# %% ../nbs/00b_sources.ipynb #edb2a146
 _SPLITS = {'train': 'train', 'training': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val', 'dev': 'val',
            'test': 'test', 'testing': 'test', 'eval': 'test', 'evaluation': 'test', 'holdout': 'test'}
 
@@ -113,9 +113,15 @@ def _split_name(name, where=None):
     if where is not None: raise ValueError(f"{where}: unknown split {name!r}; expected one of train, val, test (or their aliases {sorted(_SPLITS)})")
     return None
 
-def _extra(row, known):
-    "The row's fields that no rule below reads: kept in `metadata.extra` (and counted on the dataset card), never dropped."
-    return {k: v for k, v in row.items() if k not in known}
+def _provenance(row, where, split, known, images) -> dict:
+    """What every loader adds to a record's metadata about where it came from: `source_split` (the row's `split`
+    field, else the file's `split`), `extra` (the row's fields that no loader rule reads, kept rather than dropped, and
+    counted on the dataset card) and `image_dependent: false` for a case kept without an image."""
+    out = {}
+    if sp := (_split_name(row['split'], where) if row.get('split') else split): out['source_split'] = sp
+    if extra := {k: v for k, v in row.items() if k not in known}: out['extra'] = extra
+    if not images: out['image_dependent'] = False
+    return out
 
 # %% ../nbs/00b_sources.ipynb #00272aed
 MODALITY_ALIASES = {'x_ray': 'xray', 'cxr': 'xray', 'radiograph': 'xray', 'chest_xray': 'xray', 'histopath': 'histopathology',
@@ -146,7 +152,7 @@ def _data_files(path):
     if not files: raise ValueError(f"{path}: no .jsonl or .json scenario files found")
     return files
 
-# %% ../nbs/00b_sources.ipynb #73bd4ad6
+# %% ../nbs/00b_sources.ipynb #61a47838
 CLINICAL_ROW_KEYS = {'id', 'instruction', 'input', 'output', 'image_file', 'image_path', 'patient_id', 'metadata', 'split'}
 
 def clinical_record(row, where, resolver, split=None, keep_text_only=False):
@@ -181,9 +187,7 @@ def clinical_record(row, where, resolver, split=None, keep_text_only=False):
             'label': verdict, 'reason': reason, 'patient_id': str(pid), 'source': 'clinical-seed'}
     if 'cost_impact' in md: meta['cost_impact'] = _cost(md['cost_impact'])
     meta.setdefault('scenario_id', str(rid))
-    if not images: meta['image_dependent'] = False
-    if sp := (_split_name(row['split'], where) if row.get('split') else split): meta['source_split'] = sp
-    if extra := _extra(row, CLINICAL_ROW_KEYS): meta['extra'] = extra
+    meta.update(_provenance(row, where, split, CLINICAL_ROW_KEYS, images))
     fields = {k: row[k] for k in ('instruction', 'image_file') if row.get(k)}
     return Record(str(rid), 'clinical', row['input'], clinical_target(verdict, reason), images, None, fields, meta).validate(where)
 
@@ -228,7 +232,7 @@ PEDIATRIC_ROW_KEYS = {'id', 'image_id', 'image_path', 'image', 'file_name', 'fil
                       'eye', 'laterality', 'fracture_type', 'type', 'label', 'class', 'fracture_present', 'fracture', 'fractures',
                       'bone', 'fracture_bone', 'location', 'site', 'history', 'clinical_history'}
 
-# %% ../nbs/00b_sources.ipynb #a15fc39f
+# %% ../nbs/00b_sources.ipynb #5d613cef
 def _annotation_files(path):
     "`(file, subtask or None, split)` for every `*_annotations.json` of a pedirad-custom or PediRad-8K tree (or one file)."
     path = Path(path)
@@ -242,6 +246,10 @@ def _annotation_files(path):
         out += [(f, None, split_of(f)) for f in sorted(d.glob('*_annotations.json*'))]
     if not out: raise ValueError(f"{path}: no annotation files; expected {{bone_age,rop_screening,fractures}}/{{split}}_annotations.json or annotations/{{split}}_annotations.json")
     return out
+
+def _image_ref(f):
+    "The image a flat pediatric row names (`image_path`, `image`, `file_name`, `filename` or `path`), else None."
+    return next((f[k] for k in ('image_path', 'image', 'file_name', 'filename', 'path') if f.get(k)), None)
 
 def _flatten(row):
     "Merge PediRad-8K's nested `patient` and `radiology` objects (and `labels`) into one flat dict; other objects stay as they are."
@@ -343,11 +351,11 @@ def _rop_case(f, hint, where, conf, age_m, sex):
                 plus_disease_given=f.get('plus_disease') is not None, zone_given=zone_given)
     return fields, meta, pediatric_target('rop', zone=zone, stage=stage, plus_disease=plus, confidence=conf)
 
-# %% ../nbs/00b_sources.ipynb #bb453a54
+# %% ../nbs/00b_sources.ipynb #e7b80860
 def _fracture_case(f, hint, where, conf, age_m, sex):
     "`(prompt fields, metadata, target)` of a fracture row: one finding, or a `fractures` list whose findings agree on a type."
-    present = _bool(_pick(f, 'fracture_present'), where, 'fracture_present') if _pick(f, 'fracture_present') is not None else (
-        f['fracture'] if isinstance(f.get('fracture'), bool) else None)
+    said = _pick(f, 'fracture_present')
+    present = _bool(said, where, 'fracture_present') if said is not None else f['fracture'] if isinstance(f.get('fracture'), bool) else None
     bone = _pick(f, 'bone', 'fracture_bone', 'location', 'site')
     if isinstance(f.get('fractures'), list) and f['fractures']:
         items = [x if isinstance(x, dict) else {'type': x} for x in f['fractures']]
@@ -368,7 +376,7 @@ def _fracture_case(f, hint, where, conf, age_m, sex):
 
 _SUBTASK_CASE = {'bone_age': _bone_age_case, 'rop': _rop_case, 'fracture': _fracture_case}
 
-# %% ../nbs/00b_sources.ipynb #d25519b7
+# %% ../nbs/00b_sources.ipynb #7494831e
 def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85, keep_text_only=False):
     """One annotation row -> the `Record` of `subtask` (None: the one the row answers). Accepted fields (flat, or nested
     under `patient`/`radiology`): id: `id`, `image_id`; image: `image_path`, `image`, `file_name`, `image_id`; patient:
@@ -381,7 +389,7 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85,
     target's confidence is the row's `confidence`, else `confidence`."""
     require(isinstance(row, dict), where, f"expected a JSON object, got {type(row).__name__}")
     f = _flatten(row)
-    img_ref = next((f[k] for k in ('image_path', 'image', 'file_name', 'filename', 'path') if f.get(k)), None)
+    img_ref = _image_ref(f)
     raw_id = f.get('id') or f.get('image_id') or (Path(str(img_ref).replace('\\', '/')).stem if img_ref else None)
     require(raw_id, where, "missing id (id, image_id or image_path)")
     where = f"{where} (id {raw_id!r})"
@@ -397,7 +405,6 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85,
         _intish(_num(f['age_years'], where, 'age_years') * 12) if f.get('age_years') is not None else None)
     meta = dict(patient_id=str(f.get('patient_id') or f.get('subject_id') or f'{st}:{raw_id}'), source='pediatric-annotations',
                 image_dependent=True)
-    if sp := (_split_name(f['split'], where) if f.get('split') else split): meta['source_split'] = sp
     fields, answer, target = _SUBTASK_CASE[st](f, hint, where, conf, age_m, sex)
     meta.update(answer)
     images = []
@@ -407,13 +414,12 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85,
         require(p is not None, where, f"image not found: {img_ref or f.get('image_id')!r}")
         images = [str(p)]
     else: require(keep_text_only, where, "no image (image_path / image_id) in an image task; pass keep_text_only=True to keep such rows as text-only cases")
-    if not images: meta['image_dependent'] = False
-    if extra := _extra(f, PEDIATRIC_ROW_KEYS): meta['extra'] = extra
+    meta.update(_provenance(f, where, split, PEDIATRIC_ROW_KEYS, images))
     fields = {k: v for k, v in fields.items() if v is not None}
     rid = str(raw_id) if str(raw_id).startswith(st) else f'{st}:{raw_id}'
     return Record(rid, 'pediatric', pediatric_prompt(st, fields, image=bool(images)), target, images, st, fields, meta).validate(where)
 
-# %% ../nbs/00b_sources.ipynb #cc9c9a9c
+# %% ../nbs/00b_sources.ipynb #1ce537fe
 def load_pediatric(path, images_root=None, skip_bad=False, subtask=None, confidence=0.85, allow_outside_images=False,
                    keep_text_only=False) -> RecordList:
     """Pediatric records from a pedirad-custom tree, a PediRad-8K tree, or one annotation file (JSON array, or an object
@@ -431,8 +437,7 @@ def load_pediatric(path, images_root=None, skip_bad=False, subtask=None, confide
         for where, row in _iter_json_rows(f):
             if isinstance(row, Exception): pr.add(where, None, str(row)); continue
             flat = _flatten(row) if isinstance(row, dict) else {}
-            img_ref = next((flat[k] for k in ('image_path', 'image', 'file_name', 'filename', 'path') if flat.get(k)), None)
-            for s in _row_subtasks(flat, st, _folder_hint(img_ref, st)[0]) or [None]:
+            for s in _row_subtasks(flat, st, _folder_hint(_image_ref(flat), st)[0]) or [None]:
                 if subtask and s not in (None, subtask): n_other += 1; continue
                 try: r = pediatric_record(row, where, s, resolver, _split_name(split), confidence, keep_text_only)
                 except ValueError as e: pr.add(where, flat.get('id', flat.get('image_id')), _reason(e, where)); continue
@@ -492,7 +497,7 @@ def _alignments(comp, where):
         out.append(dict(claim_id=str(a.get('claim_id', a.get('id', f'c{k + 1}'))), label=lab, evidence=str(a.get('evidence', a.get('rationale', ''))), confidence=conf))
     return out
 
-# %% ../nbs/00b_sources.ipynb #a5c8ca23
+# %% ../nbs/00b_sources.ipynb #7daf3d85
 RTL_ROW_KEYS = {'id', 'prompt', 'completion', 'input', 'output', 'messages', 'text', 'patient_id', 'case_id', 'study_id', 'image',
                 'images', 'image_path', 'modality', 'split'}
 
@@ -526,9 +531,7 @@ def rtl_record(row, where, resolver=None, default_id=None, split=None):
     meta = dict(modality=row.get('modality', 'xray'), patient_id=str(row.get('patient_id') or row.get('case_id') or row.get('study_id') or rid),
                 label='needs_review' if rewrite else als[0]['label'], kind='rewrite' if rewrite else 'alignment', source=f'rtl-{shape}')
     if als: meta['labels'] = [a['label'] for a in als]
-    if not images: meta['image_dependent'] = False
-    if sp := (_split_name(row['split'], where) if row.get('split') else split): meta['source_split'] = sp
-    if extra := _extra(row, RTL_ROW_KEYS): meta['extra'] = extra
+    meta.update(_provenance(row, where, split, RTL_ROW_KEYS, images))
     fields = {'original': row['input'].strip()} if shape == 'rewrite' else {}
     return Record(rid, 'rtl', prompt, target, images, None, fields, meta).validate(where)
 
@@ -578,7 +581,7 @@ def load_source(task, path, images_root=None, skip_bad=False, subtask=None, allo
                                                   keep_text_only=keep_text_only)
     return load_rtl(path, images_root, skip_bad, allow_outside_images)
 
-# %% ../nbs/00b_sources.ipynb #3dd6456e
+# %% ../nbs/00b_sources.ipynb #2b0afa4d
 def _default_n_val(n_train: int) -> int: return min(64, n_train // 10)
 
 def _sample(recs, n, seed):
@@ -593,7 +596,6 @@ def _patient_split(recs, n, frac, seed, what):
     if n is not None and n > len(recs): raise ValueError(f"{what} {n} asks for more than the {len(recs)} records there are")
     if target >= len(recs): return [], list(recs)
     if target == 0: return list(recs), []
-    if target < 0: raise ValueError(f"{what} {target} is negative")
     return split_records(recs, seed=seed, n_eval=target)
 
 # %% ../nbs/00b_sources.ipynb #d5bcd02e
@@ -620,7 +622,7 @@ def _split_source(recs, source, n_train, n_val, n_eval, eval_frac, seed, resplit
     train, val = _patient_split(train, n_val, None, seed, '--n-val')
     return 'split by patient' + (' (--resplit)' if resplit else ''), train, val, ev, left, False
 
-# %% ../nbs/00b_sources.ipynb #56f2eb60
+# %% ../nbs/00b_sources.ipynb #87211e3b
 def _dataset_splits(task, out, n_train, n_val, n_eval, seed, source, images_root, skip_bad, subtask, eval_frac, image_size,
                     allow_outside_images, resplit=False, keep_text_only=False):
     "`({'train', 'val', 'eval'}: records, the records they came from, card entries)`; images are written under `out`."
@@ -638,14 +640,13 @@ def _dataset_splits(task, out, n_train, n_val, n_eval, seed, source, images_root
     recs = materialize_images(recs, out, skip_bad=skip_bad)
     if not recs: raise ValueError(f"{source}: no {task} records left after dropping bad images ({len(recs.skipped)} skipped)")
     rule, train, val, ev, left, kept = _split_source(recs, source, n_train, n_val, n_eval, eval_frac, seed, resplit)
-    names = {r.metadata.get('source_split') for r in recs}
     train, l = _sample(train, n_train, seed); left += l
     if kept and n_eval is not None: ev, l = _sample(ev, n_eval, seed); left += l
     if task == 'rtl':   # rewrite pairs are training data only: the rtl metrics score alignment answers
         unscorable = [r for r in ev if r.metadata.get('kind') == 'rewrite']; ev = [r for r in ev if r.metadata.get('kind') != 'rewrite']; left += unscorable
     info = dict(split_rule=rule, accounting=dict(loaded=n_loaded, train=len(train), val=len(val), eval=len(ev), left_out=len(left),
                                            skipped=len(recs.skipped)), left_out_ids=[r.id for r in left])
-    info['source_splits'] = {s: sum(r.metadata.get('source_split') == s for r in recs) for s in sorted(n for n in names if n)}
+    info['source_splits'] = dict(sorted(Counter(r.metadata['source_split'] for r in recs if r.metadata.get('source_split')).items()))
     extra = Counter(k for r in recs for k in r.metadata.get('extra', {}))
     if extra: info['extra_fields'] = dict(sorted(extra.items()))
     shared = sorted({r.patient_id for r in train} & {r.patient_id for r in ev + val} | {r.patient_id for r in val} & {r.patient_id for r in ev})
