@@ -8,11 +8,16 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from medgemma_lora.data import (
-    CLINICAL_MODALITIES, ERROR_TYPES, FRACTURE_TYPES, PEDIATRIC_SUBTASKS, RTL_LABELS, SEVERITIES, TASKS, Record, check_no_leak,
-    load_image, materialize_images, read_jsonl, split_records, write_jsonl)
+from medgemma_lora.data import Record, check_no_leak, read_jsonl, split_records, write_jsonl
+from medgemma_lora.eval_clinical import CLINICAL_MODALITIES, ERROR_TYPES, SEVERITIES, load_clinical
+from medgemma_lora.pediatric_data import FRACTURE_TYPES, PEDIATRIC_SUBTASKS, load_pediatric
+from medgemma_lora.eval_rtl import RTL_LABELS, load_rtl
+
+from medgemma_lora.images import load_image, materialize_images
 from medgemma_lora.synth import draw_chest, synthesize
-from medgemma_lora.sources import ImageResolver, load_clinical, load_pediatric, load_rtl, load_source, make_dataset
+from medgemma_lora.sources import ImageResolver, load_source, make_dataset
+
+TASKS = ('rtl', 'clinical', 'pediatric')  # the seed systems' tasks
 from medgemma_lora.prompts import chat_messages, instruction, system_prompt, to_hf_dataset
 from medgemma_lora.cli import run_command
 

@@ -19,7 +19,8 @@ def data(tmp_path_factory):
 
 
 def _flags(data, out, *extra):
-    return ['train', '--data', str(data), '--out', str(out), '--max-steps', '6', '--batch-size', '8', '--grad-accum', '1',
+    return ['train', '--data', str(data), '--out', str(out), '--preset', 'rtl', '--max-steps', '6', '--batch-size', '8',
+            '--grad-accum', '1',
             '--r', '8', '--alpha', '16', '--lr', '3e-3', '--logging-steps', '1', '--save-steps', '3', *extra]
 
 

@@ -7,8 +7,10 @@ import json, random
 import pytest
 from jsonschema import Draft202012Validator
 
-from medgemma_lora.data import PEDIATRIC_SUBTASKS, TASKS
-from medgemma_lora.prompts import (MAX_ANSWER_CHARS, SCHEMAS, ParsedAnswer, instruction, is_overconfident,
+from medgemma_lora.data import get_task, task_names
+from medgemma_lora.pediatric_data import PEDIATRIC_SUBTASKS
+from medgemma_lora.eval_rtl import is_overconfident
+from medgemma_lora.prompts import (MAX_ANSWER_CHARS, ParsedAnswer, instruction,
                                    overconfident_phrases, parse_answer, schema_for, system_prompt, validate_answer)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -85,10 +87,16 @@ def _task(kind):
     return ('rtl', None) if kind in ('rtl', 'clinical') else ('pediatric', kind)
 
 
+SCHEMAS = {
+    kind: a.schema for t in ('rtl', 'pediatric') for sub, a in get_task(t).answers.items() for kind in [sub or t]
+}
+
+
 def test_schemas_are_draft_2020_12():
     assert set(SCHEMAS) == {'rtl', *PEDIATRIC_SUBTASKS}
     for s in SCHEMAS.values(): Draft202012Validator.check_schema(s)
-    assert schema_for('rtl') is SCHEMAS['rtl'] and schema_for('pediatric', 'fracture') is SCHEMAS['fracture']
+    assert schema_for('rtl') is get_task('rtl').answer().schema
+    assert schema_for('pediatric', 'fracture') is get_task('pediatric').answer('fracture').schema
     with pytest.raises(ValueError, match='no schema'): schema_for('clinical')
     with pytest.raises(ValueError, match='subtask'): schema_for('pediatric')
 
@@ -383,7 +391,7 @@ def test_overconfident_flagged(text, terms):
 @pytest.mark.parametrize('text', CALIBRATED)
 def test_overconfident_not_flagged(text):
     assert overconfident_phrases(text) == []
-    assert not is_overconfident('clinical', text)
+    assert not is_overconfident(text)
 
 
 def audit(*alignments):
@@ -403,24 +411,23 @@ def audit(*alignments):
     (None, False),
 ])
 def test_is_overconfident_rtl(text, expected):
-    assert is_overconfident('rtl', text) is expected
+    assert is_overconfident(text) is expected
 
 
 def test_is_overconfident_value_argument():
-    assert is_overconfident('rtl', 'text', value={'alignments': [{'label': 'uncertain', 'confidence': 0.93}]})
-    assert is_overconfident('rtl', 'text', value=parse_answer('rtl', audit({'label': 'uncertain', 'confidence': 0.93})))
-    assert not is_overconfident('rtl', 'text', value={'alignments': [{'label': 'uncertain', 'confidence': True}]})
-    assert not is_overconfident('rtl', 'text', value={'alignments': 'junk'})
-    assert not is_overconfident('pediatric', '{"bone_age_months": 120, "confidence": 0.99}')
-    with pytest.raises(ValueError): is_overconfident('radiology', 'x')
+    assert is_overconfident('text', value={'alignments': [{'label': 'uncertain', 'confidence': 0.93}]})
+    assert is_overconfident('text', value=parse_answer('rtl', audit({'label': 'uncertain', 'confidence': 0.93})))
+    assert not is_overconfident('text', value={'alignments': [{'label': 'uncertain', 'confidence': True}]})
+    assert not is_overconfident('text', value={'alignments': 'junk'})
+    assert not overconfident_phrases('{"bone_age_months": 120, "confidence": 0.99}')
 
 # ---------------------------------------------------------------------------------------------------------------
 # Prompts
 
 
 def test_prompts_per_kind():
-    for task in TASKS:
-        for sub in (PEDIATRIC_SUBTASKS if task == 'pediatric' else (None,)):
+    for task in task_names():
+        for sub in get_task(task).subtasks or (None,):
             assert system_prompt(task, sub) and len(instruction(task, sub).split()) < 120
             assert overconfident_phrases(instruction(task, sub)) == []
     assert 'calibrated' in system_prompt('rtl')

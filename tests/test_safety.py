@@ -66,7 +66,7 @@ BAD = [  # (name, argv with {w} for the workspace, words the message must hold)
     ('data with an image path that climbs out', ['data', 'pediatric', '--from', f'{W}/src/escape.jsonl', '--out', f'{W}/x'], 'leaves the dataset folder'),
     ('data with an absolute image path', ['data', 'pediatric', '--from', f'{W}/src/absolute.jsonl', '--out', f'{W}/x'], '--allow-outside-images'),
     ('data for an unknown task', ['data', 'radiology', '--out', f'{W}/x'], 'invalid choice'),
-    ('data for an unknown subtask', ['data', 'pediatric', '--subtask', 'elbow', '--out', f'{W}/x'], 'invalid choice'),
+    ('data for an unknown subtask', ['data', 'pediatric', '--subtask', 'elbow', '--out', f'{W}/x'], "unknown subtask 'elbow'"),
     ('train with --grad-accum 0', TRAIN + ['--grad-accum', '0'], 'grad_accum must be > 0'),
     ('train with --max-steps -5', TRAIN[:-1] + ['-5'], 'max_steps must be -1'),
     ('train with --epochs 0', TRAIN[:-2] + ['--epochs', '0'], 'epochs must be > 0'),

@@ -10,8 +10,10 @@ from PIL import Image
 
 from medgemma_lora.cli import build_parser, run_command
 from medgemma_lora.data import read_jsonl
-from medgemma_lora.sources import load_pediatric, load_rtl, load_source, make_dataset
-from medgemma_lora.synth import draw_chest, draw_hand
+from medgemma_lora.pediatric_data import draw_hand, load_pediatric
+from medgemma_lora.eval_rtl import load_rtl
+from medgemma_lora.sources import load_source, make_dataset
+from medgemma_lora.synth import draw_chest
 from numpy.random import default_rng
 
 

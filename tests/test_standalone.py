@@ -74,5 +74,8 @@ def test_notebook_runs_alone(nb, executions):
     for c in cells:   # every GPU cell said it was skipped
         src = ''.join(c['source'])
         out = ''.join(''.join(o.get('text', '')) for o in c.get('outputs', []))
-        if c['cell_type'] == 'code' and '#| gpu' in (l.strip() for l in src.splitlines()):
+        flags = [l.strip() for l in src.splitlines()] if c['cell_type'] == 'code' else []
+        if '#| gpu' in flags:
             assert 'skipped: this cell needs a GPU' in out, src[:200]
+        if '#| slow' in flags:   # nbdev_test skips these (tst_flags): here is where they run, so they must have run
+            assert c.get('execution_count') and out.strip(), src[:200]

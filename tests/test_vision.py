@@ -1,7 +1,7 @@
 """Honest vision: the image ablation, intervals that respect correlated claims, and intervals that stay in range."""
 import json
 
-from medgemma_lora.data import permute_images
+from medgemma_lora.images import permute_images
 from medgemma_lora.score import rate, score
 from medgemma_lora.synth import synthesize
 
