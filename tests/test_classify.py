@@ -74,6 +74,13 @@ def test_csv_with_foreign_column_names(tmp_path):
     assert load_classify(src / 'meta.csv', columns='image=lesion_file,label=dx')[1].label == 'naevus'  # the CLI's text
     with pytest.raises(ValueError, match=r"meta\.csv: no 'image' or 'label' column .*--columns image=COL,label=COL"):
         load_classify(src / 'meta.csv')
+    from medgemma_lora.cli import run_command  # the same file through the command line, columns and all
+
+    out = tmp_path / 'ds'
+    stats = run_command(['data', 'classify', '--from', str(src / 'meta.csv'), '--out', str(out),
+                         '--columns', 'image=lesion_file,label=dx,patient_id=subject,split=cohort'])
+    assert stats['source_splits'] == {'test': 1, 'train': 2} and stats['accounting']['eval'] == 1
+    assert stats['columns'] == {'image': 'lesion_file', 'label': 'dx', 'patient_id': 'subject', 'split': 'cohort'}
 
 
 def test_bad_csv_errors_name_the_file_and_line(tmp_path):
