@@ -1,6 +1,6 @@
 """Each notebook runs alone, the way a Kaggle or Colab kernel runs it: copied by itself into an empty folder, with the
-package installed from its wheel, no nbdev, `KAGGLE_KERNEL_RUN_TYPE=Batch`, on a CPU (so every `#| gpu` cell must
-skip itself with a note), executed by nbclient in a fresh kernel."""
+package installed from its wheel without its extras, no nbdev, `KAGGLE_KERNEL_RUN_TYPE=Batch`, on a CPU (so every
+`#| gpu` cell, and every `#| extra: NAME` cell, must skip itself with a note), executed by nbclient in a fresh kernel."""
 import json, os, shutil, subprocess, sys, textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +15,8 @@ _BLOCK = textwrap.dedent('''
     import sys, importlib.abc
     class _NoNbdev(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in ('nbdev', 'execnb'): raise ModuleNotFoundError(f"No module named {name!r}")
+            if name.split('.')[0] in ('nbdev', 'execnb', 'xgrammar', 'kaggle', 'slugify'):  # no extras either
+                raise ModuleNotFoundError(f"No module named {name!r}")
     sys.meta_path.insert(0, _NoNbdev())
 ''')
 
@@ -43,6 +44,8 @@ def standalone_env(tmp_path_factory):
     check = subprocess.run([sys.executable, '-c', 'import medgemma_lora, sys; print(medgemma_lora.__file__); import nbdev'],
                            env=env, capture_output=True, text=True, cwd=d)
     assert str(d / 'site') in check.stdout and "No module named 'nbdev'" in check.stderr, (check.stdout, check.stderr)
+    extras = subprocess.run([sys.executable, '-c', 'import xgrammar'], env=env, capture_output=True, text=True, cwd=d)
+    assert "No module named 'xgrammar'" in extras.stderr, extras.stderr
     return env
 
 
@@ -77,5 +80,7 @@ def test_notebook_runs_alone(nb, executions):
         flags = [l.strip() for l in src.splitlines()] if c['cell_type'] == 'code' else []
         if '#| gpu' in flags:
             assert 'skipped: this cell needs a GPU' in out, src[:200]
+        if any(f.startswith('#| extra:') for f in flags):   # the extras are missing here: the cell said so
+            assert 'extra, which is not installed: pip install' in out, src[:200]
         if '#| slow' in flags:   # nbdev_test skips these (tst_flags): here is where they run, so they must have run
             assert c.get('execution_count') and out.strip(), src[:200]
