@@ -6,8 +6,8 @@
 __all__ = ['BUILTIN_TASK_MODULES', 'STRICT_JSON', 'Answer', 'Task', 'register_task', 'task_names', 'get_task', 'check_task',
            'require', 'require_member', 'non_finite', 'Record', 'RecordList', 'Problems', 'atomic_path', 'write_text',
            'write_json', 'check_output', 'output_lock', 'iter_jsonl', 'write_jsonl', 'read_jsonl', 'replace_images',
-           'new_figure', 'save_figure', 'stratum', 'check_no_leak', 'split_records', 'dataset_stats', 'stats_table',
-           'plot_class_balance']
+           'new_figure', 'save_figure', 'draw_confusion', 'stratum', 'check_no_leak', 'split_records', 'dataset_stats',
+           'stats_table', 'plot_class_balance']
 
 # %% ../nbs/00_data.ipynb #d4dbc4aa
 import contextlib, json, math, os, re, secrets, shutil, warnings
@@ -487,6 +487,19 @@ def save_figure(fig, path) -> Path:
         if not tmp.is_file() or tmp.stat().st_size == 0:
             raise RuntimeError(f'{path}: plot was not written')
     return Path(path)
+
+# %% ../nbs/00_data.ipynb #671c69ec
+def draw_confusion(ax, grid, answers, truths, title: str = ''):
+    "Draw a confusion grid of counts on `ax`: rows are the truth, columns the answer, each count written in its cell."
+    grid = np.asarray(grid)
+    ax.imshow(grid, cmap='Blues', vmin=0)
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, str(v), ha='center', va='center', fontsize=9, color='white' if v > grid.max() / 2 else 'black')
+    ax.set_xticks(range(grid.shape[1]), answers, rotation=45 if len(answers) > 3 else 0, ha='right', fontsize=8)
+    ax.set_yticks(range(grid.shape[0]), truths, fontsize=8)
+    ax.set_xlabel('answer')
+    ax.set_ylabel('truth')
+    ax.set_title(title, fontsize=10)
 
 # %% ../nbs/00_data.ipynb #3e81d436
 def stratum(record):

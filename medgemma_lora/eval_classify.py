@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 import numpy as np
 from .data import STRICT_JSON, Answer, Problems, Record, RecordList, Task, require, require_member
-from .data import new_figure, save_figure
+from .data import draw_confusion, new_figure, save_figure
 from .sources import IMAGE_EXTS, ImageResolver, _finish_records, _provenance, _reason, _split_name
 from .synth import _ellipse, _finish, _grid, answer_json, synth_records
 from .score import Tally, auc_stat, case_scores, f1_stat, rate, roc_auc
@@ -601,16 +601,7 @@ def plot_classify_confusion(runs: dict, path) -> Path | None:
     fig = new_figure(max(3.6, 0.55 * (k + 2) + 1.6) * len(runs), max(2.8, 0.45 * k + 1.8))
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
     for ax, (name, c) in zip(axes, runs.items()):
-        grid = np.array(c['counts'])
-        ax.imshow(grid, cmap='Blues', vmin=0)
-        for (i, j), v in np.ndenumerate(grid):
-            colour = 'white' if v > grid.max() / 2 else 'black'
-            ax.text(j, i, str(v), ha='center', va='center', fontsize=9, color=colour)
-        ax.set_xticks(range(grid.shape[1]), c['answers'], rotation=45, ha='right', fontsize=8)
-        ax.set_yticks(range(grid.shape[0]), c['classes'], fontsize=8)
-        ax.set_xlabel('answer')
-        ax.set_ylabel('truth')
-        ax.set_title(name, fontsize=10)
+        draw_confusion(ax, c['counts'], c['answers'], c['classes'], name)
     return save_figure(fig, path)
 
 # %% ../nbs/06c_eval_classify.ipynb #a234c4d9

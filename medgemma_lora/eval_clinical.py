@@ -15,11 +15,11 @@ __all__ = ['CLINICAL_MODALITIES', 'CLINICAL_VERDICTS', 'ERROR_TYPES', 'SEVERITIE
 import math, re
 from pathlib import Path
 import numpy as np
-from .data import Answer, Problems, Record, RecordList, Task, require, require_member
+from .data import Answer, Record, RecordList, Task, require, require_member
 from .data import new_figure, save_figure
 from .score import Case, Tally, binary_metrics, case_scores
-from .sources import ImageResolver, _data_files, _finish_records, _iter_json_rows, _norm_word, _provenance
-from .sources import _cost, _reason, _split_name
+from .sources import _norm_word, _provenance
+from .sources import _cost, _split_name, load_rows
 from .synth import _ellipse, _finish, _grid, _pick, draw_chest, synth_records
 
 # %% ../nbs/05_eval_clinical.ipynb #941a5acc
@@ -395,19 +395,11 @@ def load_clinical(
     "Clinical scenarios from a `.jsonl` file, a `.json` array, or a folder of them, rows in the seed's shape."
     if subtask is not None:
         raise ValueError(f"task 'clinical' has no subtasks; got subtask={subtask!r}")
-    pr, recs = Problems('clinical scenarios'), []
-    for f in _data_files(path):
-        bases = [f.parent, f.parent / 'images']
-        resolver = ImageResolver(bases, images_root, search=f.parent, allow_outside=allow_outside_images)
-        for where, row in _iter_json_rows(f):
-            if isinstance(row, Exception):
-                pr.add(where, None, str(row))
-                continue
-            try:
-                recs.append((where, clinical_record(row, where, resolver, _split_name(f.stem), keep_text_only)))
-            except ValueError as e:
-                pr.add(where, row.get('id') if isinstance(row, dict) else None, _reason(e, where))
-    return _finish_records(recs, pr, skip_bad)
+
+    def make(row, where, resolver, f):
+        return clinical_record(row, where, resolver, _split_name(f.stem), keep_text_only)
+
+    return load_rows(path, make, 'clinical scenarios', images_root, skip_bad, allow_outside_images)
 
 # %% ../nbs/05_eval_clinical.ipynb #2bae2c0a
 def clinical_reward(prediction, ground_truth, scenario) -> float:

@@ -11,7 +11,7 @@ __all__ = ['ROP_FINDINGS', 'PEDIATRIC_HEADLINE', 'PEDIATRIC_LABELS', 'PEDIATRIC_
 import json, math, statistics
 from pathlib import Path
 import numpy as np
-from .data import Task, new_figure, save_figure
+from .data import Task, draw_confusion, new_figure, save_figure
 from .score import Case, Tally, binary_metrics, case_scores, mean_ci
 from .pediatric_data import FRACTURE_TYPES, PEDIATRIC_ANSWERS, PEDIATRIC_SCHEMAS, PEDIATRIC_SUBTASKS
 from .pediatric_data import check_pediatric, load_pediatric, synthesize_pediatric
@@ -273,16 +273,7 @@ def plot_fracture_confusion(runs: dict, path) -> Path | None:
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
     for ax, (name, c) in zip(axes, runs.items()):
         grid = [[c['tp'], c['fn'], c['invalid_pos']], [c['fp'], c['tn'], c['invalid_neg']]]
-        ax.imshow(grid, cmap='Blues', vmin=0)
-        top = max(max(row) for row in grid)
-        for i, row in enumerate(grid):
-            for j, v in enumerate(row):
-                ax.text(j, i, str(v), ha='center', va='center', fontsize=11, color='white' if v > top / 2 else 'black')
-        ax.set_xticks(range(3), ['fracture', 'none', 'invalid'])
-        ax.set_yticks(range(2), ['fracture', 'none'])
-        ax.set_xlabel('answer')
-        ax.set_ylabel('truth')
-        ax.set_title(name, fontsize=10)
+        draw_confusion(ax, grid, ['fracture', 'none', 'invalid'], ['fracture', 'none'], name)
     return save_figure(fig, path)
 
 # %% ../nbs/06_eval_pediatric.ipynb #698a7db0

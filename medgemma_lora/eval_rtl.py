@@ -13,10 +13,10 @@ __all__ = ['RTL_LABELS', 'RTL_SCHEMA', 'RTL_ANSWER', 'OVERCONFIDENT_CONFIDENCE',
 # %% ../nbs/04_eval_rtl.ipynb #50e62ed4
 import json, math, re
 from pathlib import Path
-from .data import Answer, Problems, Record, RecordList, Task, require, require_member
+from .data import Answer, Record, RecordList, Task, require, require_member
 from .synth import _pick, answer_json, case_rngs, draw_chest, synth_records
-from .sources import ImageResolver, _TURN, _chat_text, _data_files, _finish_records, _iter_json_rows
-from .sources import _norm_word, _provenance, _reason, _split_name
+from .sources import _TURN, _chat_text
+from .sources import _norm_word, _provenance, _split_name, load_rows
 from .prompts import ParsedAnswer, overconfident_phrases, parse_answer
 from .score import Case, Tally
 
@@ -400,21 +400,12 @@ def load_rtl(
     "RTL records from a JSONL file, a JSON array or a folder of them, rows in any shape `rtl_record` reads."
     if subtask is not None:
         raise ValueError(f"task 'rtl': unknown subtask {subtask!r}; it has no subtasks")
-    pr, recs = Problems('rtl rows'), []
-    for f in _data_files(path):
-        bases = [f.parent, f.parent / 'images']
-        resolver = ImageResolver(bases, images_root, search=f.parent, allow_outside=allow_outside_images)
-        for where, row in _iter_json_rows(f):
-            if isinstance(row, Exception):
-                pr.add(where, None, str(row))
-                continue
-            num = re.search(r'(\d+)\]?$', where).group(1)
-            try:
-                rec = rtl_record(row, where, resolver, default_id=f"{f.stem}_{num}", split=_split_name(f.stem))
-                recs.append((where, rec))
-            except ValueError as e:
-                pr.add(where, row.get('id') if isinstance(row, dict) else None, _reason(e, where))
-    return _finish_records(recs, pr, skip_bad)
+
+    def make(row, where, resolver, f):
+        num = re.search(r'(\d+)\]?$', where).group(1)
+        return rtl_record(row, where, resolver, default_id=f'{f.stem}_{num}', split=_split_name(f.stem))
+
+    return load_rows(path, make, 'rtl rows', images_root, skip_bad, allow_outside_images)
 
 # %% ../nbs/04_eval_rtl.ipynb #7bb1eab7
 def claim_labels(value) -> dict:
