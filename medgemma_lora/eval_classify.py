@@ -6,9 +6,9 @@
 __all__ = ['CLASSIFY_CONFIDENCE', 'CLASSIFY_SCHEMA', 'CLASSIFY_SYSTEM_PROMPT', 'CLASSIFY_INSTRUCTION', 'TISSUES', 'CSV_ROLES',
            'CLASSIFY_HEADLINE', 'CLASSIFY_LABELS', 'CLASSIFY_NOTES', 'CLASSIFY_DEFINITIONS', 'TASK',
            'classify_record_schema', 'classify_options', 'classify_prompt', 'classify_target', 'check_classify',
-           'draw_tissue', 'synthesize_classify', 'is_mask_file', 'class_folder_files', 'classify_record',
-           'load_class_folders', 'parse_columns', 'load_classify_csv', 'load_classify', 'score_classify',
-           'plot_classify_confusion', 'plot_classify', 'classify_reward']
+           'draw_tissue', 'synthesize_classify', 'is_mask_file', 'data_classes', 'class_folder_files',
+           'classify_record', 'load_class_folders', 'parse_columns', 'load_classify_csv', 'load_classify',
+           'score_classify', 'plot_classify_confusion', 'plot_classify', 'classify_reward']
 
 # %% ../nbs/06c_eval_classify.ipynb #ebed4f04
 import csv, math, re, warnings
@@ -207,6 +207,20 @@ def is_mask_file(path) -> bool:
     p = Path(path)
     return bool(_MASK_STEM.search(p.stem)) or any(part.lower() in _MASK_FOLDERS for part in p.parts[:-1])
 
+# %% ../nbs/06c_eval_classify.ipynb #b6bbd673
+def data_classes(labels, source) -> list:
+    "The sorted distinct `labels` of `source`; a warning names labels that differ only in case."
+    counts = Counter(labels)
+    by_folded = {}
+    for c in counts:
+        by_folded.setdefault(c.casefold(), []).append(c)
+    for same in (v for v in by_folded.values() if len(v) > 1):
+        warnings.warn(
+            f"{source}: labels {', '.join(f'{c!r} ({counts[c]})' for c in sorted(same))} differ only in case: "
+            'they are different classes here; fix the spelling if they are one'
+        )
+    return sorted(counts)
+
 # %% ../nbs/06c_eval_classify.ipynb #7456e35f
 def _visible(p):
     return not p.name.startswith(('.', '__'))
@@ -273,7 +287,7 @@ def load_class_folders(
     "Cases of a class-folder tree (see `class_folder_files`); ids are the files' paths below `path`, without extension."
     root = Path(path)
     files, excluded = class_folder_files(root)
-    classes = sorted({c for _, c, _ in files})
+    classes = data_classes([c for _, c, _ in files], root)
     if len(classes) < 2:
         raise ValueError(
             f'{root}: found {len(classes)} class folder(s) with images {classes}; a classify source needs '
@@ -396,7 +410,7 @@ def load_classify_csv(
                 cases.append((where, case, _split_name(f.stem)))
             except ValueError as e:
                 pr.add(where, _csv_id(v, f.stem, where), _reason(e, where))
-    classes = sorted({c[1] for _, c, _ in cases})
+    classes = data_classes([c[1] for _, c, _ in cases], path)
     if len(classes) < 2:
         pr.finish(skip_bad)  # a bad row is the first thing to fix
         raise ValueError(
