@@ -20,6 +20,7 @@ from .data import STRICT_JSON, Answer, Problems, Record, RecordList, Task, requi
 from .data import draw_confusion, new_figure, save_figure
 from .sources import IMAGE_EXTS, ImageResolver, _finish_records, _provenance, _reason, _split_name
 from .synth import _ellipse, _finish, _grid, answer_json, synth_records
+from .intervals import f1_ci
 from .score import Tally, auc_stat, case_scores, f1_stat, rate, roc_auc
 
 # %% ../nbs/06c_eval_classify.ipynb #eda8f87c
@@ -526,7 +527,9 @@ def _per_class(k, key, cls, cases, ids, truth, pred, t) -> tuple:
     out = {f'precision.{key}': rate(tp, sum(said_k)), f'recall.{key}': t.rate(f'recall.{key}')}
     if any(is_k) or any(said_k):
         f1 = float(precision_recall_fscore_support(is_k, said_k, labels=[True], zero_division=0)[2][0])
-        out[f'f1.{key}'] = t.statistic(f'f1.{key}', ids, [(a, int(b)) for a, b in zip(is_k, said_k)], f1_stat, 'f1', f1)
+        ci = {'ci95': list(f1_ci(tp, sum(said_k) - tp, sum(is_k) - tp)), 'ci_method': 'Wilson bound'}
+        rows = [(a, int(b)) for a, b in zip(is_k, said_k)]
+        out[f'f1.{key}'] = t.statistic(f'f1.{key}', ids, rows, f1_stat, 'f1', f1, ci=ci)
     else:
         out[f'f1.{key}'] = dict(
             value=None, n=len(ids), ci95=None, reason='undefined: no case and no answer of this class'
@@ -534,7 +537,7 @@ def _per_class(k, key, cls, cases, ids, truth, pred, t) -> tuple:
     scores, src = case_scores(cases, 'label', (cls,), [None if p == _INVALID else p == k for p in pred])
     auc = roc_auc(is_k, scores)
     if auc['value'] is not None:
-        auc = {**auc, **t.statistic(f'auc.{key}', ids, list(zip(is_k, scores)), auc_stat, 'auc', auc['value'])}
+        t.statistic(f'auc.{key}', ids, list(zip(is_k, scores)), auc_stat, 'auc', auc['value'], ci=auc)
     out[f'auc.{key}'] = auc
     return out, scores, src
 
@@ -548,14 +551,17 @@ parsed `label`; an invalid answer (or a missing one) and a label outside the cas
   #(valid JSON whose label is not one of the case's classes) / N; `n_by_class.<c>` = #(truth c).
 - Per class c: `recall.<c>` = #(answer c | truth c) / #(truth c); `precision.<c>` = #(truth c | answer c) /
   #(answer c) (Wilson intervals); `f1.<c>` = 2TP / (2TP + FP + FN), scikit-learn's F1 of class c against the rest
-  (`precision_recall_fscore_support`), with a bootstrap interval; undefined when no case and no answer is c.
+  (`precision_recall_fscore_support`), with the interval `f1_ci` builds from 97.5% Wilson intervals of its
+  precision and recall; undefined when no case and no answer is c.
 - balanced_accuracy = the mean of `recall.<c>` over the classes present in the references (scikit-learn's
   `balanced_accuracy_score`); macro_f1 = the mean of `f1.<c>` over those classes (`f1_score(..., average='macro')`
-  with them as labels); both with a 95% bootstrap interval over the cases.
+  with them as labels); both with a 95% bootstrap interval over the cases, or none, with the reason, when every
+  resample gives the same value (a perfect score).
 - `auc.<c>` = one-vs-rest ROC AUC (`roc_auc_score`) of P(label = c), the option probability `predict` records
   (`option_probs.label`, normalised over the classes listed) when the row has it, else 1/0 from the answer and 0.5
-  for an invalid one (auc_scores counts the sources); None with a reason when the truth has no c or only c.
-  macro_auc = the mean of the defined `auc.<c>`, with a bootstrap interval.
+  for an invalid one (auc_scores counts the sources), with Newcombe's score interval (`auc_ci`); None with a reason
+  when the truth has no c or only c. macro_auc = the mean of the defined `auc.<c>`, with a bootstrap interval (or
+  none, with the reason, as for macro_f1).
 
 Class names with dots are written with underscores in metric paths. The confusion matrix (truth by answer, with
 'other label' and 'invalid' columns) is kept for the plot.

@@ -12,7 +12,8 @@ import json, math, statistics
 from pathlib import Path
 import numpy as np
 from .data import Task, draw_confusion, new_figure, save_figure
-from .score import Case, Tally, binary_metrics, case_scores, mean_ci
+from .intervals import mean_ci
+from .score import Case, Tally, binary_metrics, case_scores, within
 from .pediatric_data import FRACTURE_TYPES, PEDIATRIC_ANSWERS, PEDIATRIC_SCHEMAS, PEDIATRIC_SUBTASKS
 from .pediatric_data import check_pediatric, load_pediatric, synthesize_pediatric
 
@@ -54,7 +55,7 @@ def bone_age_metrics(ids, truth, pred, tally: Tally | None = None) -> dict:
         out['bland_altman_loa.lower'], out['bland_altman_loa.upper'] = b - 1.96 * sd, b + 1.96 * sd
     for k in (2, 3):
         for i, y, p in zip(ids, truth, pred):
-            t.add(f'within_{k}_months_rate', i, p is not None and abs(float(p) - y) <= k)
+            t.add(f'within_{k}_months_rate', i, p is not None and within(p, y, k))
         out[f'within_{k}_months_rate'] = t.rate(f'within_{k}_months_rate')
     return out
 

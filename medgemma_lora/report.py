@@ -46,7 +46,7 @@ def plot_rates(metrics_by_name: dict, paths, labels: dict, path):
 
 # %% ../nbs/03c_report.ipynb #de7cd749
 def _fmt(leaf) -> str:
-    "A metric leaf as a Markdown table cell: rates in %, means/scores as numbers, each with interval and n."
+    "A metric leaf as a Markdown table cell: rates in %, others as numbers, each with its interval (or why none) and n."
     if leaf is None:
         return '—'
     if not isinstance(leaf, dict):
@@ -58,7 +58,9 @@ def _fmt(leaf) -> str:
     if _is_rate(leaf):
         return f'{100 * v:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]{tail}'
     s = f'{v:.3f}' if isinstance(v, float) else str(v)
-    return s + (f' [{ci[0]:.3f}, {ci[1]:.3f}]' if ci else '') + tail
+    if ci:
+        return f'{s} [{ci[0]:.3f}, {ci[1]:.3f}]{tail}'
+    return s + (f" [{leaf['ci_reason']}]" if leaf.get('ci_reason') else '') + tail  # never [x, x]
 
 # %% ../nbs/03c_report.ipynb #421f7085
 def _fmt_delta(a, b) -> str:
@@ -141,8 +143,10 @@ def write_report(
     lines.append(
         f"Task `{task}` · cases: " + ', '.join(f'{k} {v}' for k, v in ns.items()) + '. Rates: value [95% Wilson '
         'interval] (n); claim-level rates: [95% cluster-bootstrap interval, cases resampled; Wilson over the cases '
-        'when all claims agree] (n claims); AUC, F1, MAE, '
-        'RMSE and mean reward: [95% bootstrap interval] (n); means such as the bias: [95% t interval] (n).'
+        'when all claims agree] (n claims); AUC: [95% Newcombe score interval] (n); F1: [95% bound from the Wilson '
+        'intervals of precision and recall] (n); MAE, RMSE, mean reward and macro averages: [95% bootstrap '
+        'interval] (n); means such as the bias: [95% t interval] (n); [not estimable: why] where the cases give no '
+        'interval (every value the same), never a zero-width one.'
         + (' Differences are B − A (pp = percentage points).' if pairs else '')
         + (
             ' p: two-sided paired test on the same cases: exact McNemar for case-level rates; a permutation test '

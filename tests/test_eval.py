@@ -10,7 +10,8 @@ from sklearn.metrics import (accuracy_score, f1_score, mean_absolute_error, mean
 
 from medgemma_lora.data import write_jsonl
 from medgemma_lora.synth import synthesize
-from medgemma_lora.score import compare, compare_scored, join_predictions, mcnemar_exact, mean_ci, rate, read_predictions, score, wilson_ci
+from medgemma_lora.intervals import auc_ci, f1_ci, mean_ci, rate, wilson_ci
+from medgemma_lora.score import compare, compare_scored, join_predictions, mcnemar_exact, read_predictions, score, within
 from medgemma_lora.report import score_files
 import medgemma_lora.eval_clinical, medgemma_lora.eval_pediatric  # noqa: F401  (register their scorers)
 from medgemma_lora.eval_clinical import clinical_reward
