@@ -527,7 +527,10 @@ def _per_class(k, key, cls, cases, ids, truth, pred, t) -> tuple:
     out = {f'precision.{key}': rate(tp, sum(said_k)), f'recall.{key}': t.rate(f'recall.{key}')}
     if any(is_k) or any(said_k):
         f1 = float(precision_recall_fscore_support(is_k, said_k, labels=[True], zero_division=0)[2][0])
-        ci = {'ci95': list(f1_ci(tp, sum(said_k) - tp, sum(is_k) - tp)), 'ci_method': 'Wilson bound'}
+        ci = {
+            'ci95': list(f1_ci(tp, sum(said_k) - tp, sum(is_k) - tp)),
+            'ci_method': 'Wilson bound (precision and recall at 97.5%)',
+        }
         rows = [(a, int(b)) for a, b in zip(is_k, said_k)]
         out[f'f1.{key}'] = t.statistic(f'f1.{key}', ids, rows, f1_stat, 'f1', f1, ci=ci)
     else:

@@ -13,8 +13,10 @@ from .score import compare_scored, flatten, get_path, get_scorer, metric_value, 
 
 # %% ../nbs/03c_report.ipynb #a5c0cdfc
 def _is_rate(leaf) -> bool:
-    "A `rate` leaf: a dict with a `ci95` list and no `stat` marker (`mean_ci` leaves carry `stat: 'mean'`)."
-    return isinstance(leaf, dict) and isinstance(leaf.get('ci95'), list) and 'stat' not in leaf
+    "A `rate` leaf: a `ci95` list (or a clustered rate's `n_clusters`) and no `stat` marker (`mean_ci` carries one)."
+    return (
+        isinstance(leaf, dict) and 'stat' not in leaf and (isinstance(leaf.get('ci95'), list) or 'n_clusters' in leaf)
+    )
 
 # %% ../nbs/03c_report.ipynb #d2f4b66b
 def plot_rates(metrics_by_name: dict, paths, labels: dict, path):
@@ -30,7 +32,7 @@ def plot_rates(metrics_by_name: dict, paths, labels: dict, path):
         ys, vs, lo, hi = [], [], [], []
         for i, p in enumerate(paths):
             leaf = get_path(metrics_by_name[name], p)
-            if not _is_rate(leaf) or leaf['value'] is None:
+            if not _is_rate(leaf) or leaf['value'] is None or leaf['ci95'] is None:  # no bar without its interval
                 continue
             ys.append(i + (j - (len(runs) - 1) / 2) * h)
             vs.append(100 * leaf['value'])
@@ -56,10 +58,11 @@ def _fmt(leaf) -> str:
     if v is None:
         return '—' + (f" ({leaf['reason']})" if leaf.get('reason') else tail)
     if _is_rate(leaf):
-        return f'{100 * v:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]{tail}'
-    s = f'{v:.3f}' if isinstance(v, float) else str(v)
+        s, ci = f'{100 * v:.1f}%', ci and [f'{100 * c:.1f}' for c in ci]
+    else:
+        s, ci = f'{v:.3f}' if isinstance(v, float) else str(v), ci and [f'{c:.3f}' for c in ci]
     if ci:
-        return f'{s} [{ci[0]:.3f}, {ci[1]:.3f}]{tail}'
+        return f'{s} [{ci[0]}, {ci[1]}]{tail}'
     return s + (f" [{leaf['ci_reason']}]" if leaf.get('ci_reason') else '') + tail  # never [x, x]
 
 # %% ../nbs/03c_report.ipynb #421f7085

@@ -280,13 +280,8 @@ class Tally:
                 'n_clusters': len(rows),
                 'ci_method': 'Wilson over cases',
             }
-        return {
-            'value': k / n,
-            'n': n,
-            'ci95': bootstrap_ci(list(rows.values()), _pooled_rate),
-            'n_clusters': len(rows),
-            'ci_method': 'cluster bootstrap',
-        }
+        ci = _bootstrap_interval(list(rows.values()), _pooled_rate)  # None, with the reason, if every case is alike
+        return {'value': k / n, 'n': n, **ci, 'n_clusters': len(rows), 'ci_method': 'cluster bootstrap'}
 
     def statistic(self, metric: str, ids, rows, stat, kind: str, value=None, ci: dict | None = None) -> dict:
         "A non-proportion (`kind`: 'auc', 'f1', 'mae', ...) over the cases `ids`: interval from `ci`, else bootstrap."

@@ -313,3 +313,74 @@ def test_scoring_modules_do_not_import_nbdev_or_fastcore():
     code = ('import sys, medgemma_lora.eval_clinical, medgemma_lora.eval_pediatric; '
             "bad = [m for m in sys.modules if m.split('.')[0] in ('nbdev', 'fastcore', 'execnb')]; assert not bad, bad")
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+# ---------------------------------------------------------------- intervals at the boundary (issue 26)
+
+def test_auc_ci_solves_newcombes_equation_by_an_independent_root_search():
+    from scipy.optimize import brentq
+    z = 1.959963984540054
+    for auc, m, n in [(0.8, 6, 8), (0.55, 20, 11), (0.97, 9, 30), (0.1, 12, 12)]:
+        k = (m + n) / 2 - 1
+        f = lambda t: (auc - t) ** 2 - z * z * t * (1 - t) / (m * n) * (1 + k * ((1 - t) / (2 - t) + t / (1 + t)))
+        assert auc_ci(auc, m, n) == pytest.approx((brentq(f, 0, auc), brentq(f, auc, 1)), abs=1e-9)
+
+
+def test_f1_ci_is_the_range_of_f1_over_the_wilson_rectangle():
+    rs = np.random.default_rng(5)
+    for _ in range(30):
+        tp, fp, fn = (int(x) for x in rs.integers(0, 12, 3))
+        if 2 * tp + fp + fn == 0: continue
+        (plo, phi), (rlo, rhi) = wilson_ci(tp, tp + fp, 0.975), wilson_ci(tp, tp + fn, 0.975)
+        P, R = np.meshgrid(np.linspace(plo, phi, 41), np.linspace(rlo, rhi, 41))
+        F = np.where(P + R > 0, 2 * P * R / np.where(P + R > 0, P + R, 1), 0)
+        assert f1_ci(tp, fp, fn) == pytest.approx((F.min(), F.max()), abs=1e-12)
+
+
+def _no_zero_width(leaf, what):
+    "An interval with width, or none with the reason: never [x, x]."
+    if leaf['ci95'] is None:
+        assert leaf['ci_reason'].startswith('not estimable'), (what, leaf)
+    else:
+        assert leaf['ci95'][1] - leaf['ci95'][0] > 0.05, (what, leaf)
+
+
+def test_perfect_and_constant_scores_print_no_zero_width_interval(pediatric_refs, clinical_refs, tmp_path):
+    import re
+    perfect = [{'id': r.id, 'output': r.target} for r in pediatric_refs]
+    first = {}  # every case of a subtask gets the first case's answer: a constant score
+    for r in pediatric_refs: first.setdefault(r.subtask, r.target)
+    constant = [{'id': r.id, 'output': first[r.subtask]} for r in pediatric_refs]
+    def _plus_one(r):  # every bone age a month high: a constant error
+        t = json.loads(r.target)
+        return json.dumps({**t, 'bone_age_months': t['bone_age_months'] + 1}) if r.subtask == 'bone_age' else r.target
+    off = [{'id': r.id, 'output': _plus_one(r)} for r in pediatric_refs]
+    for rows in (perfect, constant, off):
+        m = score('pediatric', rows, pediatric_refs)
+        assert m['n_cases_by_subtask']['fracture'] >= 10 and m['mae_months']['n'] >= 10
+        for k in ('mae_months', 'rmse_months', 'bias_months', 'fracture_f1', 'fracture_auc', 'rop_auc.zone_i'):
+            leaf = m
+            for p in k.split('.'): leaf = leaf[p]
+            if leaf['value'] is not None: _no_zero_width(leaf, k)
+    m = score('pediatric', perfect, pediatric_refs)
+    assert m['fracture_f1']['value'] == 1.0 and m['fracture_f1']['ci95'][0] < 0.9
+    assert m['fracture_auc']['value'] == 1.0 and m['fracture_auc']['ci95'][0] < 0.9
+    assert m['mae_months']['value'] == 0 and 'cases do not vary' in m['mae_months']['ci_reason']
+    refs, ref_path = clinical_refs
+    m = score('clinical', [{'id': r.id, 'output': r.target} for r in refs], refs)
+    for k in ('error_f1', 'error_auc', 'mean_clinical_reward'): _no_zero_width(m[k], k)
+    write_jsonl(pediatric_refs, tmp_path / 'eval.jsonl')
+    score_files('pediatric', _write(tmp_path / 'p.jsonl', perfect), tmp_path / 'eval.jsonl', tmp_path / 'rep')
+    md = (tmp_path / 'rep' / 'report.md').read_text()
+    assert not re.search(r'\[(-?[\d.]+), \1\]', md), re.search(r'.*\[(-?[\d.]+), \1\].*', md).group(0)
+    assert '[not estimable: every resample of the' in md
+
+
+def test_within_k_months_is_decided_in_exact_decimals():
+    refs = synthesize('pediatric', 6, seed=0, subtask='bone_age')
+    refs = [r.__class__(**{**r.__dict__, 'target': json.dumps({**json.loads(r.target), 'bone_age_months': 6.3})}) for r in refs]
+    said = [8.3, 8.3, 8.3, 6.3, 6.3, 8.4]  # 2.0 months off (three times), exact (twice), just outside (8.4)
+    rows = [{'id': r.id, 'output': json.dumps({'bone_age_months': a, 'confidence': 0.8})} for r, a in zip(refs, said)]
+    m = score('pediatric', rows, refs)
+    assert m['within_2_months_rate']['value'] == 5 / 6 and m['within_3_months_rate']['value'] == 1.0
+    assert within(8.3, 6.3, 2) and not within(8.4, 6.3, 2) and not abs(8.3 - 6.3) <= 2
