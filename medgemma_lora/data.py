@@ -559,6 +559,10 @@ def split_records(records, eval_frac=0.2, seed=0, n_eval=None):
         p = min(fits, key=lambda p: (delta(p) / len(groups[p]), -len(groups[p])))
         take(p)
         left -= len(groups[p])
+    if not chosen and pids:  # each patient holds more records than asked: the smallest one, a little over the target
+        p = min(pids, key=lambda p: len(groups[p]))
+        if len(groups[p]) < len(records):
+            take(p)
     sig = {p: tuple(sorted((k, groups[p].count(k)) for k in set(groups[p]))) for p in pids}
     for _ in range(200):  # then swap same-size patients between the splits while that evens the strata out
         over = {k for k, v in need.items() if v < -0.5}

@@ -552,6 +552,12 @@ def make_dataset(
             columns,
             synth_options,
         )
+        if not splits['eval']:  # an empty eval set would only fail later, in predict or score
+            acc = info.get('accounting', {})
+            raise ValueError(
+                f"{source or task}: the eval split is empty ({acc or 'no records'}); nothing was written. Give a "
+                "source with more cases, a test split, or a larger --n-eval"
+            )
         for name in ('train', 'val', 'eval'):
             if splits[name] or name != 'val':
                 write_jsonl(splits[name], tmp / f'{name}.jsonl')
