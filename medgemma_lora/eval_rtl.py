@@ -377,7 +377,7 @@ def rtl_record(row, where, resolver=None, default_id=None, split=None):
     images = []
     for ref in [r for r in refs if r]:
         p = resolver.resolve(ref) if resolver else (Path(ref) if Path(ref).is_file() else None)
-        require(p is not None, where, f"image not found: {ref!r}")
+        require(p is not None, where, resolver.not_found(ref) if resolver else f'image not found: {ref!r}')
         images.append(str(p))
     pid = str(row.get('patient_id') or row.get('case_id') or row.get('study_id') or rid)
     meta = dict(

@@ -610,7 +610,7 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85,
             p = resolver.resolve(img_ref, f.get('image_id'))
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
-        require(p is not None, where, f"image not found: {img_ref or f.get('image_id')!r}")
+        require(p is not None, where, resolver.not_found(img_ref, f.get('image_id')))
         images = [str(p)]
     else:
         require(

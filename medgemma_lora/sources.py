@@ -6,7 +6,7 @@
 __all__ = ['IMAGE_EXTS', 'ImageResolver', 'load_rows', 'load_source', 'make_dataset']
 
 # %% ../nbs/00b_sources.ipynb #7f18d2af
-import json, os, re, warnings
+import itertools, json, os, re, warnings
 from collections import Counter
 from pathlib import Path
 import numpy as np
@@ -81,6 +81,21 @@ class ImageResolver:
                 if (hit := self._lookup(nm)) is not None:
                     return hit
         return None
+
+    def not_found(self, *refs) -> str:
+        "'image not found', naming `--images-root` with a folder above the data that holds the image, if one does."
+        refs = [str(r) for r in refs if r not in (None, '')]
+        msg = f'image not found: {refs[0]!r}' if refs else 'image not found'
+        if self.root is not None or self.search is None:
+            return msg
+        for up in list(self.search.absolute().parents)[:2]:  # the two folders above the data's
+            for ref in refs:
+                name = ref.replace('\\', '/').rstrip('/').split('/')[-1]
+                names = {name} if Path(name).suffix.lower() in IMAGE_EXTS else {name + e for e in IMAGE_EXTS}
+                for dirpath, _, files in itertools.islice(os.walk(up), 5000):
+                    if names & set(files):
+                        return f'{msg}; it is in {dirpath}: pass --images-root {dirpath}'
+        return msg
 
 # %% ../nbs/00b_sources.ipynb #5082de61
 def _iter_json_rows(path):
@@ -209,7 +224,20 @@ def load_rows(path, make, what: str, images_root=None, skip_bad=False, allow_out
                 recs.append((where, make(row, where, resolver, f)))
             except ValueError as e:
                 pr.add(where, row.get('id') if isinstance(row, dict) else None, _reason(e, where))
-    return _finish_records(recs, pr, skip_bad)
+    seen, once = {}, []
+    for where, r in recs:  # the same case in two shapes (a prompt/completion file and its chat twin): loaded once
+        first = seen.setdefault((r.prompt, r.target, tuple(r.images)), where)
+        if first is where:
+            once.append((where, r))
+    out = _finish_records(once, pr, skip_bad)
+    if len(once) < len(recs):
+        out.excluded = {
+            'rows repeating an earlier case (same prompt, answer and images), loaded once': len(recs) - len(once)
+        }
+        warnings.warn(
+            f'{path}: {len(recs) - len(once)} row(s) repeat an earlier case (e.g. a chat twin file); loaded once'
+        )
+    return out
 
 # %% ../nbs/00b_sources.ipynb #5d613cef
 def _image_ref(f):

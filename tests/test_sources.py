@@ -204,6 +204,12 @@ def test_rtl_folder_of_three_shapes(tmp_path):
     assert (c.prompt, json.loads(c.target), c.metadata['source_split'], c.metadata['extra']) == ('Report claims:\nc1 ... v1', al, 'val', {'origin': 'gen'})
     stats = _cli('data', 'rtl', '--from', d, '--out', tmp_path / 'ds')
     assert {k: v['n'] for k, v in stats['splits'].items()} == {'train': 7, 'eval': 3}
+    # the RTL dataset's *_chat twins hold the same cases as chat messages: each case loads once, the twins counted
+    _jsonl(d / 'rtl_train_chat.jsonl', [{'messages': [{'role': 'user', 'content': f'Report claims:\nc1 ... {i}'},
+                                                      {'role': 'assistant', 'content': json.dumps(al)}]} for i in range(4)])
+    stats = _cli('data', 'rtl', '--from', d, '--out', tmp_path / 'ds2')
+    assert {k: v['n'] for k, v in stats['splits'].items()} == {'train': 7, 'eval': 3}
+    assert stats['excluded'] == {'rows repeating an earlier case (same prompt, answer and images), loaded once': 4}
 
 
 def test_rtl_unknown_shape_says_so(tmp_path):
@@ -313,3 +319,14 @@ def test_an_empty_eval_split_is_refused(tmp_path, capsys):
         _cli('data', 'pediatric', '--from', tmp_path / 'graz', '--out', tmp_path / 'ds')
     assert e.value.code == 2 and 'the eval split is empty' in capsys.readouterr().err
     assert not (tmp_path / 'ds').exists()
+
+
+def test_an_annotation_file_alone_names_the_images_root(tmp_path, capsys):
+    root = tmp_path / 'pedirad-8k'
+    (root / 'processed').mkdir(parents=True)
+    draw_hand(default_rng(0), 32).save(root / 'processed' / 'PR1.png')
+    _json(root / 'annotations' / 'train_annotations.json',
+          [{'image_id': 'PR1', 'radiology': {'study_type': 'bone_age', 'bone_age_months': 100}}])
+    with pytest.raises(SystemExit):
+        _cli('data', 'pediatric', '--from', root / 'annotations' / 'train_annotations.json', '--out', tmp_path / 'x')
+    assert f"pass --images-root {root / 'processed'}" in capsys.readouterr().err
