@@ -340,16 +340,25 @@ def load_source(
     if _is_record_jsonl(path):
         if options:
             raise ValueError(f"{path}: {sorted(options)} are options of a task's own files, not of record JSONL")
+        from medgemma_lora.prompts import parse_answer
+
         recs = read_jsonl(path, skip_bad=skip_bad)
         root = images_root or path.parent
-        kept = []
+        kept, pr = [], Problems(f'targets in {path.name}')
         for r in recs:
             if r.task != task or (subtask and r.subtask != subtask):
                 continue
+            p = parse_answer(r.task, r.target, r.subtask)  # what `score` will ask of it, asked now
+            if p.status != 'valid':
+                pr.add(None, r.id, f'target is not a valid {r.task} answer, so score would refuse it: {p.error}')
+                continue
+            if r.metadata.get('source_split') is not None:
+                r.metadata['source_split'] = _split_name(r.metadata['source_split'], f'{path}: record {r.id!r}')
             try:
                 kept.append(replace_images(r, [str(image_file(root, p, allow_outside_images)) for p in r.images]))
             except ValueError as e:
                 raise ValueError(f'{path}: record {r.id!r}: {e} (or pass --allow-outside-images)') from None
+        recs.skipped += pr.finish(skip_bad)
         what = f'{task} records' + (f' of subtask {subtask!r}' if subtask else '')
         if not kept:
             found = sorted({r.task for r in recs})

@@ -330,3 +330,24 @@ def test_an_annotation_file_alone_names_the_images_root(tmp_path, capsys):
     with pytest.raises(SystemExit):
         _cli('data', 'pediatric', '--from', root / 'annotations' / 'train_annotations.json', '--out', tmp_path / 'x')
     assert f"pass --images-root {root / 'processed'}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- your own JSONL: checked up front, its split kept
+
+def test_own_jsonl_split_kept_and_targets_checked_before_training(tmp_path, capsys):
+    ds = tmp_path / 'ds'
+    make_dataset('pediatric', ds, n_train=12, n_eval=4, seed=1, verbose=False, subtask='bone_age')
+    rows = [json.loads(line) for s in ('train', 'eval') for line in (ds / f'{s}.jsonl').read_text().splitlines()]
+    for i, r in enumerate(rows):
+        r['split'] = 'test' if i >= 12 else 'Train'
+        r['images'] = [str(ds / p) for p in r['images']]
+    _jsonl(tmp_path / 'mine.jsonl', rows)
+    stats = _cli('data', 'pediatric', '--from', tmp_path / 'mine.jsonl', '--out', tmp_path / 'out')
+    assert stats['source_splits'] == {'test': 4, 'train': 12} and stats['splits']['eval']['n'] == 4
+    # a bone-age target without its confidence fails at `data`, naming the record, not at `score` after training
+    rows[0]['target'] = json.dumps({'bone_age_months': 100})
+    _jsonl(tmp_path / 'bad.jsonl', rows)
+    with pytest.raises(SystemExit):
+        _cli('data', 'pediatric', '--from', tmp_path / 'bad.jsonl', '--out', tmp_path / 'out2')
+    err = capsys.readouterr().err
+    assert rows[0]['id'] in err and 'confidence' in err and 'score would refuse it' in err
