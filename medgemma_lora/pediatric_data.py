@@ -503,6 +503,9 @@ def _rop_case(f, hint, where, conf, age_m, sex):
         plus_disease_given=f.get('plus_disease') is not None,
         zone_given=zone_given,
     )
+    raw_plus = f.get('plus_disease')
+    if isinstance(raw_plus, str) and _norm_word(raw_plus) not in ('true', 'false', 'yes', 'no'):
+        meta['plus_disease_source'] = raw_plus  # 'pre-plus' is not plus disease: read as false, the word kept
     return fields, meta, pediatric_target('rop', zone=zone, stage=stage, plus_disease=plus, confidence=conf)
 
 # %% ../nbs/05a_pediatric_data.ipynb #010310d3

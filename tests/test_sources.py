@@ -212,6 +212,15 @@ def test_rtl_folder_of_three_shapes(tmp_path):
     assert stats['excluded'] == {'rows repeating an earlier case (same prompt, answer and images), loaded once': 4}
 
 
+def test_rtl_alignment_fields_kept(tmp_path):
+    al = {'alignments': [{'claim_id': 'c1', 'label': 'supported', 'evidence': 'opacity', 'confidence': 0.9,
+                          'related_finding_ids': ['F2', 'F3'], 'claim_text': 'Right lower lobe opacity.'}]}
+    _jsonl(tmp_path / 'rtl_train.jsonl', [{'prompt': 'Report claims:\nc1 ...', 'completion': json.dumps(al)}])
+    (r,) = load_rtl(tmp_path / 'rtl_train.jsonl')
+    assert json.loads(r.target)['alignments'][0]['related_finding_ids'] == ['F2', 'F3']
+    assert r.metadata['extra'] == {'alignments': [{'claim_id': 'c1', 'claim_text': 'Right lower lobe opacity.'}]}
+
+
 def test_rtl_unknown_shape_says_so(tmp_path):
     _jsonl(tmp_path / 'x.jsonl', [{'question': 'q', 'answer': 'a'}])
     with pytest.raises(ValueError, match=r"x\.jsonl:1.*unsupported RTL row with fields \['answer', 'question'\]"):
