@@ -638,8 +638,9 @@ def load_pediatric(
     confidence=0.85,
     allow_outside_images=False,
     keep_text_only=False,
+    row_map=None,
 ) -> RecordList:
-    "Pediatric records from a pedirad-custom tree, a PediRad-8K tree, or one annotation file."
+    "Pediatric records from a pedirad-custom tree, a PediRad-8K tree, or one annotation file (`row_map`: each row)."
     if subtask is not None and subtask not in PEDIATRIC_SUBTASKS:
         raise ValueError(f"unknown pediatric subtask {subtask!r}; expected one of {list(PEDIATRIC_SUBTASKS)}")
     root = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -653,6 +654,7 @@ def load_pediatric(
             if isinstance(row, Exception):
                 pr.add(where, None, str(row))
                 continue
+            row = row_map(row) if row_map is not None and isinstance(row, dict) else row
             flat = _flatten(row) if isinstance(row, dict) else {}
             for s in _row_subtasks(flat, st, _folder_hint(_image_ref(flat), st)[0]) or [None]:
                 if subtask and s not in (None, subtask):

@@ -4,23 +4,24 @@
 
 # %% auto #0
 __all__ = ['PUBLIC_LAYOUTS', 'find_layout', 'rsna_bone_age_rows', 'ao_fracture_type', 'grazpedwri_rows', 'load_public',
-           'load_pediatric_source']
+           'load_pediatric_csv', 'load_pediatric_source']
 
-# %% ../nbs/05b_public_data.ipynb #da42b669
+# %% ../nbs/05b_public_data.ipynb #31f14a3b
 import csv, re
 from collections import Counter
 from pathlib import Path
 from .data import Problems, RecordList
-from .sources import ImageResolver, _finish_records, _reason
+from .sources import ImageResolver, _finish_records, _flatten, _reason, apply_vocab
 from .pediatric_data import PEDIATRIC_SUBTASKS, load_pediatric, pediatric_record
+from .pediatric_data import _fracture_type, _stage, _zone
 
-# %% ../nbs/05b_public_data.ipynb #eac46fb6
+# %% ../nbs/05b_public_data.ipynb #b656f06f
 PUBLIC_LAYOUTS = {
     'rsna_bone_age': ('boneage-training-dataset.csv', {'id', 'boneage', 'male'}),
     'grazpedwri_dx': ('dataset.csv', {'filestem', 'patient_id', 'ao_classification', 'fracture_visible'}),
 }
 
-# %% ../nbs/05b_public_data.ipynb #105c2a17
+# %% ../nbs/05b_public_data.ipynb #c611b2e6
 def _header(path) -> set:
     with open(path, newline='', encoding='utf-8-sig') as f:
         return {h.strip() for h in next(csv.reader(f), [])}
@@ -35,7 +36,7 @@ def find_layout(path):
                 return name, cand
     return None
 
-# %% ../nbs/05b_public_data.ipynb #64e27cd8
+# %% ../nbs/05b_public_data.ipynb #6126beea
 def _csv_rows(path):
     "`(where, row)` of each data row of CSV `path`; `where` names the file and its line."
     with open(path, newline='', encoding='utf-8-sig') as f:
@@ -63,7 +64,7 @@ def _answers(folder):
             return {str(int(float(r['Case ID']))): r[age] for _, r in rows if r.get(age) not in (None, '', 'nan')}
     return {}
 
-# %% ../nbs/05b_public_data.ipynb #335c2777
+# %% ../nbs/05b_public_data.ipynb #cd149016
 def rsna_bone_age_rows(csv_path, excluded: Counter):
     "`(where, annotation row, split)` of RSNA Bone Age's training CSV and of its test CSV where answers exist."
     csv_path = Path(csv_path)
@@ -71,11 +72,8 @@ def rsna_bone_age_rows(csv_path, excluded: Counter):
         male = r.pop('male').lower()
         sex = {'true': 'male', 'false': 'female'}.get(male, male)
         rid = r.pop('id')
-        yield (
-            where,
-            dict(id=rid, image_id=rid, bone_age_months=r.pop('boneage'), sex=sex, task='bone_age', **r),
-            'train',
-        )
+        row = dict(id=rid, image_id=rid, bone_age_months=r.pop('boneage'), sex=sex, task='bone_age')
+        yield where, {**row, **r}, 'train'
     test = next(iter(sorted(csv_path.parent.glob('boneage-test-dataset.csv'))), None)
     if test is None:
         return
@@ -88,7 +86,7 @@ def rsna_bone_age_rows(csv_path, excluded: Counter):
         row = dict(id=cid, image_id=cid, bone_age_months=answers[cid], sex=r.pop('Sex', None), task='bone_age')
         yield where, {**row, **r}, 'test'
 
-# %% ../nbs/05b_public_data.ipynb #7ce5432a
+# %% ../nbs/05b_public_data.ipynb #120a4f4c
 def ao_fracture_type(codes: str) -> str:
     "Our fracture type for GRAZPEDWRI-DX's `ao_classification` (AO pediatric codes joined by `;`); '' is 'none'."
     kinds = set()
@@ -103,7 +101,7 @@ def ao_fracture_type(codes: str) -> str:
             return kind
     return 'none'
 
-# %% ../nbs/05b_public_data.ipynb #fe213749
+# %% ../nbs/05b_public_data.ipynb #b2b1c1e0
 def grazpedwri_rows(csv_path, excluded: Counter):
     "`(where, annotation row, None)` of GRAZPEDWRI-DX's `dataset.csv`; unsure or invisible fractures are counted out."
     for where, r in _csv_rows(csv_path):
@@ -120,7 +118,42 @@ def grazpedwri_rows(csv_path, excluded: Counter):
         row = dict(id=stem, image_id=stem, task='fracture', fracture_type=ftype, patient_id=r.pop('patient_id'))
         yield where, {**row, 'sex': r.pop('gender', None), 'age_years': r.pop('age', None) or None, **r}, None
 
-# %% ../nbs/05b_public_data.ipynb #68e6a8a4
+# %% ../nbs/05b_public_data.ipynb #dd041a92
+_WORD_CHECKS = {
+    'zone': _zone,
+    'stage': _stage,
+    'fracture_type': lambda v, where, f: _fracture_type(v, f.get('bone'), where),
+}
+
+
+def _word_problems(f, where) -> list:
+    "The reason of each field of flat row `f` whose word is unknown: all of them, not only the first one met."
+    out = []
+    for field, check in _WORD_CHECKS.items():
+        if f.get(field) not in (None, ''):
+            try:
+                check(f[field], where, f) if field == 'fracture_type' else check(f[field], where)
+            except ValueError as e:
+                out.append(_reason(e, where))
+    return out
+
+# %% ../nbs/05b_public_data.ipynb #ffa81a4b
+def _records(rows, what, resolver, subtask, skip_bad, row_map=None, **kw) -> RecordList:
+    "Records from `(where, row, split)` rows through `pediatric_record`; every unknown word of a bad row is named."
+    pr, recs = Problems(what), []
+    for where, row, split in rows:
+        row = row_map(row) if row_map is not None else row
+        try:
+            recs.append((where, pediatric_record(row, where, subtask, resolver, split, **kw)))
+        except ValueError as e:
+            reason = _reason(e, where)
+            pr.add(where, row.get('id'), reason)
+            for other in _word_problems(_flatten(row), where):
+                if other != reason:
+                    pr.add(where, row.get('id'), other)
+    return _finish_records(recs, pr, skip_bad)
+
+# %% ../nbs/05b_public_data.ipynb #a17f7ef9
 _LAYOUT_ROWS = {'rsna_bone_age': rsna_bone_age_rows, 'grazpedwri_dx': grazpedwri_rows}
 _LAYOUT_SUBTASK = {'rsna_bone_age': 'bone_age', 'grazpedwri_dx': 'fracture'}
 
@@ -134,19 +167,42 @@ def load_public(path, images_root=None, skip_bad=False, subtask=None, allow_outs
     if subtask not in (None, st):
         raise ValueError(f'{path}: {name} holds {st} cases only, not {subtask!r}')
     resolver = ImageResolver([labels.parent], images_root, search=labels.parent, allow_outside=allow_outside_images)
-    pr, recs, excluded = Problems(f'{name} rows'), [], Counter()
-    for where, row, split in _LAYOUT_ROWS[name](labels, excluded):
-        try:
-            recs.append((where, pediatric_record(row, where, st, resolver, split, **kw)))
-        except ValueError as e:
-            pr.add(where, row.get('id'), _reason(e, where))
-    out = _finish_records(recs, pr, skip_bad)
+    excluded = Counter()
+    out = _records(_LAYOUT_ROWS[name](labels, excluded), f'{name} rows', resolver, st, skip_bad, **kw)
     out.excluded = dict(excluded)
     if not out:
         raise ValueError(f'{path}: no {name} records ({len(out.skipped)} skipped, {sum(excluded.values())} left out)')
     return out
 
-# %% ../nbs/05b_public_data.ipynb #6a25f438
-def load_pediatric_source(path, **kw) -> RecordList:
-    "The pediatric task's loader: a public dataset by its layout (`find_layout`), else the pipeline's annotations."
-    return load_public(path, **kw) if find_layout(path) else load_pediatric(path, **kw)
+# %% ../nbs/05b_public_data.ipynb #202b183c
+def load_pediatric_csv(path, columns=None, images_root=None, skip_bad=False, subtask=None, **kw) -> RecordList:
+    "Pediatric records from any CSV; `columns` maps our field names to its column names where they differ."
+    path, columns = Path(path), dict(columns or {})
+    header = _header(path)
+    missing = sorted(c for c in columns.values() if c not in header)
+    if missing:
+        raise ValueError(f'{path}: --columns names {missing}, not in its header {sorted(header)}')
+    theirs = {c: ours for ours, c in columns.items()}
+    rows = ((where, {theirs.get(k, k): v for k, v in r.items() if v != ''}, None) for where, r in _csv_rows(path))
+    allow = kw.pop('allow_outside_images', False)
+    resolver = ImageResolver([path.parent], images_root, search=path.parent, allow_outside=allow)
+    out = _records(rows, f'rows of {path.name}', resolver, subtask, skip_bad, **kw)
+    if not out:
+        raise ValueError(f'{path}: no pediatric records ({len(out.skipped)} skipped)')
+    return out
+
+# %% ../nbs/05b_public_data.ipynb #3daba055
+def load_pediatric_source(path, columns=None, vocab=None, **kw) -> RecordList:
+    "The pediatric task's loader: a public layout, any CSV (`columns`) or the pipeline's files; `vocab` maps words."
+    used = Counter()
+    kw['row_map'] = (lambda row: apply_vocab(_flatten(row), vocab, used)) if vocab else None
+    if find_layout(path):
+        out = load_public(path, **kw)
+    elif Path(path).suffix.lower() == '.csv':
+        out = load_pediatric_csv(path, columns, **kw)
+    elif columns:
+        raise ValueError(f'{path}: --columns names the columns of a CSV source; this is not one')
+    else:
+        out = load_pediatric(path, **kw)
+    out.mapped = dict(used)
+    return out

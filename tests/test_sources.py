@@ -360,3 +360,34 @@ def test_own_jsonl_split_kept_and_targets_checked_before_training(tmp_path, caps
         _cli('data', 'pediatric', '--from', tmp_path / 'bad.jsonl', '--out', tmp_path / 'out2')
     err = capsys.readouterr().err
     assert rows[0]['id'] in err and 'confidence' in err and 'score would refuse it' in err
+
+
+# ---------------------------------------------------------------- any CSV: --columns names its columns, --vocab its words
+
+def test_csv_with_foreign_columns_and_words(tmp_path, capsys):
+    d = tmp_path / 'rop_site'
+    d.mkdir()
+    rows = ['Image File,Pt,Zone (ICROP3),ROP Stage,Plus,Camera']
+    words = [('posterior zone II', '4A', 'pre-plus'), ('Zone I', '3', 'yes'), ('zone III', 'none', 'no')]
+    for i in range(12):
+        Image.new('RGB', (24, 24), (120 + i, 40, 30)).save(d / f'f{i}.png')
+        zone, stage, plus = words[i % 3]
+        rows.append(f'f{i}.png,P{i},{zone},{stage},{plus},RetCam')
+    (d / 'labels.csv').write_text('\n'.join(rows) + '\n')
+    cols = 'image=Image File,patient_id=Pt,zone=Zone (ICROP3),stage=ROP Stage,plus_disease=Plus'
+    # unknown words without a mapping: one error, every distinct word with its count, the --vocab entry to write
+    with pytest.raises(SystemExit):
+        _cli('data', 'pediatric', '--subtask', 'rop', '--from', d / 'labels.csv', '--columns', cols, '--out', tmp_path / 'x')
+    err = capsys.readouterr().err
+    assert "stage '4A' (4 row(s)" in err and "zone 'posterior zone II' (4 row(s)" in err and '--vocab FILE' in err
+    (tmp_path / 'vocab.json').write_text(json.dumps({'stage': {'4A': 3}, 'zone': {'posterior zone II': 'II'}}))
+    stats = _cli('data', 'pediatric', '--subtask', 'rop', '--from', d / 'labels.csv', '--columns', cols,
+                 '--vocab', tmp_path / 'vocab.json', '--out', tmp_path / 'ds')
+    assert stats['vocab_mapped'] == {'stage: 4A -> 3': 4, 'zone: posterior zone II -> II': 4}
+    assert stats['vocab']['map'] == {'stage': {'4a': 3}, 'zone': {'posterior_zone_ii': 'II'}}
+    assert stats['columns']['zone'] == 'Zone (ICROP3)' and stats['extra_fields'] == {'Camera': 12}
+    recs = {r.id: r for s in ('train', 'val', 'eval') if (tmp_path / 'ds' / f'{s}.jsonl').exists()
+            for r in read_jsonl(tmp_path / 'ds' / f'{s}.jsonl')}
+    r0 = recs['rop:f0']
+    assert (r0.metadata['zone'], r0.metadata['stage'], r0.metadata['plus_disease'], r0.patient_id) == ('II', 3, False, 'P0')
+    assert r0.metadata['plus_disease_source'] == 'pre-plus'
