@@ -103,6 +103,11 @@ def _source_args(p):
         metavar='KEY=COL,...',
         help='name the columns of a CSV source (image=COL,label=COL[,patient_id=COL][,split=COL])',
     )
+    p.add_argument(
+        '--vocab',
+        metavar='FILE',
+        help='map the source\'s words to ours: JSON {field: {their word: ours}}, e.g. {"stage": {"4A": 3}}',
+    )
     p.add_argument('--subtask', help=_subtask_help().replace('%', '%%'))
     p.add_argument(
         '--resplit',
@@ -125,7 +130,7 @@ def _source_args(p):
     )
 
 
-SOURCE_FLAGS = ('source', 'images_root', 'columns', 'subtask', 'resplit', 'keep_text_only', 'skip_bad')
+SOURCE_FLAGS = ('source', 'images_root', 'columns', 'vocab', 'subtask', 'resplit', 'keep_text_only', 'skip_bad')
 SOURCE_FLAGS += ('allow_outside_images',)
 
 

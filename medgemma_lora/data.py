@@ -237,8 +237,10 @@ class Record:
         require(isinstance(d, dict), where, f"expected a JSON object, got {type(d).__name__}")
         missing = [k for k in ('id', 'task', 'target') if k not in d]
         require(not missing, where, f"missing required field(s) {missing}")
-        unknown = set(d) - {'id', 'task', 'prompt', 'target', 'images', 'subtask', 'fields', 'metadata'}
+        unknown = set(d) - {'id', 'task', 'prompt', 'target', 'images', 'subtask', 'fields', 'metadata', 'split'}
         require(not unknown, where, f"unknown field(s) {sorted(unknown)}")
+        split = d.get('split')
+        require(split is None or isinstance(split, str), where, f"split must be a string, got {split!r}")
         r = cls(
             id=d['id'],
             task=d['task'],
@@ -249,6 +251,8 @@ class Record:
             fields=dict(d.get('fields') or {}),
             metadata=dict(d.get('metadata') or {}),
         )
+        if split is not None:  # the user's own split ('train', 'val', 'test'), kept the way loaders keep theirs
+            r.metadata.setdefault('source_split', split.strip().lower())
         return r.validate(where, reference)
 
 # %% ../nbs/00_data.ipynb #b773f87e
@@ -559,6 +563,10 @@ def split_records(records, eval_frac=0.2, seed=0, n_eval=None):
         p = min(fits, key=lambda p: (delta(p) / len(groups[p]), -len(groups[p])))
         take(p)
         left -= len(groups[p])
+    if not chosen and pids:  # each patient holds more records than asked: the smallest one, a little over the target
+        p = min(pids, key=lambda p: len(groups[p]))
+        if len(groups[p]) < len(records):
+            take(p)
     sig = {p: tuple(sorted((k, groups[p].count(k)) for k in set(groups[p]))) for p in pids}
     for _ in range(200):  # then swap same-size patients between the splits while that evens the strata out
         over = {k for k, v in need.items() if v < -0.5}

@@ -378,7 +378,7 @@ def _csv_case(where, v, other, resolver, keep_text_only, stem):
             p = resolver.resolve(v['image'])
         except ValueError as e:
             raise ValueError(f'{where}: {e}') from None
-        require(p is not None, where, f"image not found: {v['image']!r}")
+        require(p is not None, where, resolver.not_found(v['image']))
         images = [str(p)]
     else:
         require(keep_text_only, where, 'no image (keep_text_only=True, --keep-text-only, keeps it as a text case)')

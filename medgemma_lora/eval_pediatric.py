@@ -15,7 +15,8 @@ from .data import Task, draw_confusion, new_figure, save_figure
 from .intervals import mean_ci
 from .score import Case, Tally, binary_metrics, case_scores, within
 from .pediatric_data import FRACTURE_TYPES, PEDIATRIC_ANSWERS, PEDIATRIC_SCHEMAS, PEDIATRIC_SUBTASKS
-from .pediatric_data import check_pediatric, load_pediatric, synthesize_pediatric
+from .pediatric_data import check_pediatric, synthesize_pediatric
+from .public_data import load_pediatric_source
 
 # %% ../nbs/06_eval_pediatric.ipynb #cd7759d8
 def _mae(a):
@@ -335,7 +336,7 @@ TASK = Task(
     answers=PEDIATRIC_ANSWERS,
     check=check_pediatric,
     synthesize=synthesize_pediatric,
-    load=load_pediatric,
+    load=load_pediatric_source,  # a public dataset by its layout, else the pipeline's annotation files
     score=score_pediatric,
     headline=PEDIATRIC_HEADLINE,
     labels=PEDIATRIC_LABELS,

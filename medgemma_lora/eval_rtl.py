@@ -179,8 +179,8 @@ RTL_MAX_TARGET_CHARS = 440
 # %% ../nbs/04_eval_rtl.ipynb #e8f4f9ab
 def rtl_target(alignments):
     "The exact rtl answer, one line: `{\"alignments\": [{\"claim_id\", \"label\", \"evidence\", \"confidence\"}]}`."
-    keys = ('claim_id', 'label', 'evidence', 'confidence')
-    return answer_json({'alignments': [{k: a[k] for k in keys} for a in alignments]})
+    keys = ('claim_id', 'label', 'evidence', 'confidence', 'related_finding_ids')  # the last one where given
+    return answer_json({'alignments': [{k: a[k] for k in keys if k in a} for a in alignments]})
 
 # %% ../nbs/04_eval_rtl.ipynb #f26fbf5c
 def _synth_rtl(j, rng, prng, pid):
@@ -305,6 +305,10 @@ def _rtl_shape(row, where):
     )
 
 # %% ../nbs/04_eval_rtl.ipynb #6232ee6c
+_ALIGNMENT_KEYS = {'claim_id', 'id', 'label', 'status', 'evidence', 'rationale', 'confidence', 'score'}
+_ALIGNMENT_KEYS |= {'related_finding_ids'}
+
+
 def _alignments(comp, where):
     "The alignment list of a completion (JSON text, an object, or a bare list), each alignment in canonical form."
     if not isinstance(comp, (dict, list)):
@@ -325,14 +329,20 @@ def _alignments(comp, where):
             where,
             f"alignment {k}: confidence must be a number in [0, 1], got {conf!r}",
         )
-        out.append(
-            dict(
-                claim_id=str(a.get('claim_id', a.get('id', f'c{k + 1}'))),
-                label=lab,
-                evidence=str(a.get('evidence', a.get('rationale', ''))),
-                confidence=conf,
-            )
+        al = dict(
+            claim_id=str(a.get('claim_id', a.get('id', f'c{k + 1}'))),
+            label=lab,
+            evidence=str(a.get('evidence', a.get('rationale', ''))),
+            confidence=conf,
         )
+        rel = a.get('related_finding_ids')
+        if rel is not None:  # the schema has room for it: kept in the answer
+            ok = isinstance(rel, list) and all(isinstance(x, str) for x in rel)
+            require(ok, where, f"alignment {k}: related_finding_ids must be a list of strings, got {rel!r}")
+            al['related_finding_ids'] = rel
+        if other := {x: v for x, v in a.items() if x not in _ALIGNMENT_KEYS}:
+            al['_extra'] = other  # the rest (claim_text, ...) goes to the record's metadata.extra
+        out.append(al)
     return out
 
 # %% ../nbs/04_eval_rtl.ipynb #183afba8
@@ -372,12 +382,13 @@ def rtl_record(row, where, resolver=None, default_id=None, split=None):
         target, als = comp.strip(), None
     else:
         als = _alignments(comp, where)
+        kept = [{'claim_id': a['claim_id'], **a.pop('_extra')} for a in als if '_extra' in a]
         target = rtl_target(als)
     refs = row.get('images') or [row.get('image') or row.get('image_path')]
     images = []
     for ref in [r for r in refs if r]:
         p = resolver.resolve(ref) if resolver else (Path(ref) if Path(ref).is_file() else None)
-        require(p is not None, where, f"image not found: {ref!r}")
+        require(p is not None, where, resolver.not_found(ref) if resolver else f'image not found: {ref!r}')
         images.append(str(p))
     pid = str(row.get('patient_id') or row.get('case_id') or row.get('study_id') or rid)
     meta = dict(
@@ -390,6 +401,8 @@ def rtl_record(row, where, resolver=None, default_id=None, split=None):
     if als:
         meta['labels'] = [a['label'] for a in als]
     meta.update(_provenance(row, where, split, RTL_ROW_KEYS, images))
+    if not rewrite and kept:  # alignment fields the answer has no room for, per claim
+        meta.setdefault('extra', {})['alignments'] = kept
     fields = {'original': row['input'].strip()} if shape == 'rewrite' else {}
     return Record(rid, 'rtl', prompt, target, images, None, fields, meta).validate(where)
 

@@ -7,7 +7,7 @@ __all__ = ['PEDIATRIC_SUBTASKS', 'FRACTURE_TYPES', 'ROP_ZONES', 'ROP_STAGES', 'P
            'PEDIATRIC_CONFIDENCE', 'ROP_ZONE_RADIUS', 'PEDIATRIC_FOLDERS', 'SUBTASK_ALIASES', 'FRACTURE_ALIASES',
            'FRACTURE_MORPHOLOGIES', 'FRACTURE_BONES', 'PEDIATRIC_ROW_KEYS', 'check_pediatric', 'pediatric_target',
            'pediatric_prompt', 'bone_age_label', 'draw_hand', 'draw_fundus', 'draw_forearm', 'synthesize_pediatric',
-           'pediatric_record', 'load_pediatric']
+           'sex_word', 'pediatric_record', 'load_pediatric']
 
 # %% ../nbs/05a_pediatric_data.ipynb #5c46aeac
 import json, math, re
@@ -457,7 +457,8 @@ def _row_subtasks(f, subtask, hint_st):
     named = subtask or next(
         (SUBTASK_ALIASES.get(_norm_word(f[k])) for k in ('subtask', 'task', 'study_type', 'exam') if f.get(k)), None
     )
-    present = [s for s, keys in _ANSWER_KEYS.items() if any(f.get(k) not in (None, '', []) for k in keys)]
+    # an empty `fractures` list answers the fracture question: a normal study, a fracture-negative case
+    present = [s for s, keys in _ANSWER_KEYS.items() if any(f.get(k) not in (None, '') for k in keys)]
     return list(dict.fromkeys([s for s in (named,) if s] + present)) or ([hint_st] if hint_st else [])
 
 # %% ../nbs/05a_pediatric_data.ipynb #42280f84
@@ -502,6 +503,9 @@ def _rop_case(f, hint, where, conf, age_m, sex):
         plus_disease_given=f.get('plus_disease') is not None,
         zone_given=zone_given,
     )
+    raw_plus = f.get('plus_disease')
+    if isinstance(raw_plus, str) and _norm_word(raw_plus) not in ('true', 'false', 'yes', 'no'):
+        meta['plus_disease_source'] = raw_plus  # 'pre-plus' is not plus disease: read as false, the word kept
     return fields, meta, pediatric_target('rop', zone=zone, stage=stage, plus_disease=plus, confidence=conf)
 
 # %% ../nbs/05a_pediatric_data.ipynb #010310d3
@@ -516,7 +520,7 @@ def _fracture_case(f, hint, where, conf, age_m, sex):
         else None
     )
     bone = _pick(f, 'bone', 'fracture_bone', 'location', 'site')
-    if isinstance(f.get('fractures'), list) and f['fractures']:
+    if isinstance(f.get('fractures'), list):
         items = [x if isinstance(x, dict) else {'type': x} for x in f['fractures']]
         kinds = {
             _fracture_type(x.get('type', x.get('fracture_type')), x.get('bone', x.get('location', bone)), where)
@@ -544,7 +548,7 @@ def _fracture_case(f, hint, where, conf, age_m, sex):
         f"fracture_present={present} contradicts type {ftype!r} (from {raw!r})",
     )
     meta = dict(modality=f.get('modality', 'xray'), label=ftype, fracture_type=ftype, fracture_present=ftype != 'none')
-    if raw != ftype:
+    if raw not in (ftype, []):
         meta['fracture_type_source'] = raw
     if bone is not None:
         meta['fracture_bone'] = bone
@@ -557,6 +561,16 @@ def _fracture_case(f, hint, where, conf, age_m, sex):
 
 
 _SUBTASK_CASE = {'bone_age': _bone_age_case, 'rop': _rop_case, 'fracture': _fracture_case}
+
+# %% ../nbs/05a_pediatric_data.ipynb #b925f4b3
+def sex_word(v) -> str | None:
+    "'male' or 'female' from a common spelling (M/F, male/female, boy/girl, man/woman, any case); None otherwise."
+    w = str(v).strip().lower() if v is not None else ''
+    if w in ('m', 'male', 'boy', 'man', 'masculine'):
+        return 'male'
+    if w in ('f', 'female', 'girl', 'woman', 'feminine'):
+        return 'female'
+    return None
 
 # %% ../nbs/05a_pediatric_data.ipynb #d2723ada
 def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85, keep_text_only=False):
@@ -576,8 +590,8 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85,
     )
     conf = f.get('confidence', confidence)
     require(isinstance(conf, (int, float)) and 0 <= conf <= 1, where, f"confidence must be in [0, 1], got {conf!r}")
-    sex_raw = f.get('sex') or f.get('gender')
-    sex = {'m': 'male', 'f': 'female'}.get(str(sex_raw).strip().lower()[:1]) if sex_raw else None
+    sex_raw = next((f[k] for k in ('sex', 'gender') if f.get(k) not in (None, '')), None)
+    sex = sex_word(sex_raw)
     age_key = next((k for k in ('age_months', 'chronological_age_months') if f.get(k) is not None), None)
     age_m = (
         _intish(_num(f[age_key], where, age_key))
@@ -591,13 +605,15 @@ def pediatric_record(row, where, subtask, resolver, split=None, confidence=0.85,
     )
     fields, answer, target = _SUBTASK_CASE[st](f, hint, where, conf, age_m, sex)
     meta.update(answer)
+    if sex_raw is not None and sex is None:
+        meta['sex_source'] = sex_raw  # a spelling we do not read (1/0 differ by dataset): kept, not guessed
     images = []
     if img_ref or f.get('image_id'):
         try:
             p = resolver.resolve(img_ref, f.get('image_id'))
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
-        require(p is not None, where, f"image not found: {img_ref or f.get('image_id')!r}")
+        require(p is not None, where, resolver.not_found(img_ref, f.get('image_id')))
         images = [str(p)]
     else:
         require(
@@ -622,8 +638,9 @@ def load_pediatric(
     confidence=0.85,
     allow_outside_images=False,
     keep_text_only=False,
+    row_map=None,
 ) -> RecordList:
-    "Pediatric records from a pedirad-custom tree, a PediRad-8K tree, or one annotation file."
+    "Pediatric records from a pedirad-custom tree, a PediRad-8K tree, or one annotation file (`row_map`: each row)."
     if subtask is not None and subtask not in PEDIATRIC_SUBTASKS:
         raise ValueError(f"unknown pediatric subtask {subtask!r}; expected one of {list(PEDIATRIC_SUBTASKS)}")
     root = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -637,6 +654,7 @@ def load_pediatric(
             if isinstance(row, Exception):
                 pr.add(where, None, str(row))
                 continue
+            row = row_map(row) if row_map is not None and isinstance(row, dict) else row
             flat = _flatten(row) if isinstance(row, dict) else {}
             for s in _row_subtasks(flat, st, _folder_hint(_image_ref(flat), st)[0]) or [None]:
                 if subtask and s not in (None, subtask):

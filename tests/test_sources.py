@@ -204,6 +204,21 @@ def test_rtl_folder_of_three_shapes(tmp_path):
     assert (c.prompt, json.loads(c.target), c.metadata['source_split'], c.metadata['extra']) == ('Report claims:\nc1 ... v1', al, 'val', {'origin': 'gen'})
     stats = _cli('data', 'rtl', '--from', d, '--out', tmp_path / 'ds')
     assert {k: v['n'] for k, v in stats['splits'].items()} == {'train': 7, 'eval': 3}
+    # the RTL dataset's *_chat twins hold the same cases as chat messages: each case loads once, the twins counted
+    _jsonl(d / 'rtl_train_chat.jsonl', [{'messages': [{'role': 'user', 'content': f'Report claims:\nc1 ... {i}'},
+                                                      {'role': 'assistant', 'content': json.dumps(al)}]} for i in range(4)])
+    stats = _cli('data', 'rtl', '--from', d, '--out', tmp_path / 'ds2')
+    assert {k: v['n'] for k, v in stats['splits'].items()} == {'train': 7, 'eval': 3}
+    assert stats['excluded'] == {'rows repeating an earlier case (same prompt, answer and images), loaded once': 4}
+
+
+def test_rtl_alignment_fields_kept(tmp_path):
+    al = {'alignments': [{'claim_id': 'c1', 'label': 'supported', 'evidence': 'opacity', 'confidence': 0.9,
+                          'related_finding_ids': ['F2', 'F3'], 'claim_text': 'Right lower lobe opacity.'}]}
+    _jsonl(tmp_path / 'rtl_train.jsonl', [{'prompt': 'Report claims:\nc1 ...', 'completion': json.dumps(al)}])
+    (r,) = load_rtl(tmp_path / 'rtl_train.jsonl')
+    assert json.loads(r.target)['alignments'][0]['related_finding_ids'] == ['F2', 'F3']
+    assert r.metadata['extra'] == {'alignments': [{'claim_id': 'c1', 'claim_text': 'Right lower lobe opacity.'}]}
 
 
 def test_rtl_unknown_shape_says_so(tmp_path):
@@ -230,3 +245,149 @@ def test_score_accepts_plain_references(tmp_path, task):
     assert f[key] == b[key]
     if task == 'clinical':
         assert 'mean_clinical_reward' in f and 'mean_clinical_reward' not in b and b['n_unknown_label']['severity'] > 0
+
+
+# ---------------------------------------------------------------- public datasets by their published layout
+
+def _rsna(root, n=12):
+    "RSNA Pediatric Bone Age as Kaggle publishes it (kmader/rsna-bone-age): the training CSV `id,boneage,male`, images "
+    "nested twice, and the test CSV `Case ID,Sex` without answers (Halabi et al., Radiology 2019)."
+    imgs = root / 'boneage-training-dataset' / 'boneage-training-dataset'
+    imgs.mkdir(parents=True)
+    rows = ['id,boneage,male']
+    for i in range(n):
+        draw_hand(default_rng(i), 32, 60 + 10 * i).save(imgs / f'{1377 + i}.png')
+        rows.append(f'{1377 + i},{60 + 10 * i},{"True" if i % 2 else "False"}')
+    (root / 'boneage-training-dataset.csv').write_text('\n'.join(rows) + '\n')
+    test_imgs = root / 'boneage-test-dataset' / 'boneage-test-dataset'
+    test_imgs.mkdir(parents=True)
+    for i in range(3):
+        draw_hand(default_rng(50 + i), 32).save(test_imgs / f'{4360 + i}.png')
+    (root / 'boneage-test-dataset.csv').write_text('Case ID,Sex\n4360,M\n4361,F\n4362,M\n')
+
+
+def test_rsna_bone_age_loads_by_its_layout_and_trains(tmp_path):
+    _rsna(tmp_path / 'rsna')
+    stats = _cli('data', 'pediatric', '--from', tmp_path / 'rsna', '--out', tmp_path / 'ds')
+    assert stats['excluded'] == {'RSNA test rows without an answer (no answers file beside boneage-test-dataset.csv)': 3}
+    assert stats['split_rule'] == 'split by patient' and stats['accounting']['loaded'] == 12
+    recs = [r for s in ('train', 'val', 'eval') if (tmp_path / 'ds' / f'{s}.jsonl').exists()
+            for r in read_jsonl(tmp_path / 'ds' / f'{s}.jsonl')]
+    assert {r.fields['sex'] for r in recs} == {'male', 'female'} and all(r.subtask == 'bone_age' for r in recs)
+    # with the answers file beside the test CSV, the test rows are the eval split: the challenge's own split
+    (tmp_path / 'rsna' / 'Bone age ground truth.csv').write_text(
+        'Case ID,Sex,Ground truth bone age (months)\n4360,M,168.9\n4361,F,100\n4362,M,37\n')
+    stats = _cli('data', 'pediatric', '--from', tmp_path / 'rsna', '--out', tmp_path / 'ds2')
+    assert 'excluded' not in stats and stats['source_splits'] == {'test': 3, 'train': 12}
+    ev = read_jsonl(tmp_path / 'ds2' / 'eval.jsonl')
+    assert sorted(r.target for r in ev)[0] == '{"bone_age_months": 100, "confidence": 0.85}' and len(ev) == 3
+    # and it trains, predicts and scores
+    _cli('train', '--data', tmp_path / 'ds2', '--out', tmp_path / 'ad', '--max-steps', '1')
+    _cli('predict', '--adapter', tmp_path / 'ad', '--data', tmp_path / 'ds2' / 'eval.jsonl', '--out', tmp_path / 'p.jsonl')
+    _cli('score', 'pediatric', '--predictions', tmp_path / 'p.jsonl', '--references', tmp_path / 'ds2' / 'eval.jsonl',
+         '--out', tmp_path / 'm.json')
+    (m,) = json.loads((tmp_path / 'm.json').read_text())['runs'].values()
+    assert m['n_cases'] == 3 and 'mae_months' in m, sorted(m)
+
+
+def _grazpedwri(root):
+    "GRAZPEDWRI-DX's layout (Nagy et al., Sci Data 9, 222 (2022)): dataset.csv, one row per radiograph, PNGs in parts."
+    rows = ['filestem,patient_id,gender,age,ao_classification,fracture_visible,diagnosis_uncertain,metal']
+    codes = ['23r-M/2.1', '', '23r-M/3.1', '23u-E/7', '', '23r-M/2.1;23u-M/2.1']
+    for p in range(10):
+        for view in (1, 2):
+            stem = f'{p:04d}_{view}'
+            part = root / f'images_part{1 + p % 2}'
+            part.mkdir(parents=True, exist_ok=True)
+            Image.new('L', (24, 24), 40 + 10 * p).save(part / f'{stem}.png')
+            code = codes[p % len(codes)]
+            rows.append(f'{stem},{p:04d},{"MF"[p % 2]},{6 + p},{code},{1 if code else ""},{1 if p == 9 else ""},')
+    (root / 'dataset.csv').write_text('\n'.join(rows) + '\n')
+
+
+def test_grazpedwri_dx_loads_by_its_layout_patients_in_one_split(tmp_path):
+    _grazpedwri(tmp_path / 'graz')
+    stats = _cli('data', 'pediatric', '--from', tmp_path / 'graz', '--out', tmp_path / 'ds')
+    assert stats['excluded'] == {'GRAZPEDWRI-DX rows with diagnosis_uncertain = 1': 2}
+    splits = {s: read_jsonl(tmp_path / 'ds' / f'{s}.jsonl') for s in ('train', 'val', 'eval')
+              if (tmp_path / 'ds' / f'{s}.jsonl').exists()}
+    pats = {s: {r.patient_id for r in recs} for s, recs in splits.items()}
+    assert not (pats['train'] & pats['eval']) and sum(len(v) for v in splits.values()) == 18
+    types = {r.id: r.metadata['fracture_type'] for recs in splits.values() for r in recs}
+    assert (types['fracture:0000_1'], types['fracture:0001_2'], types['fracture:0003_1'], types['fracture:0005_1']) == (
+        'buckle', 'none', 'other', 'buckle')
+    r = next(r for recs in splits.values() for r in recs if r.id == 'fracture:0002_1')
+    assert r.metadata['extra']['ao_classification'] == '23r-M/3.1' and r.fields == {'age_years': 8, 'sex': 'male'}
+
+
+def test_an_empty_eval_split_is_refused(tmp_path, capsys):
+    _grazpedwri(tmp_path / 'graz')
+    csv = tmp_path / 'graz' / 'dataset.csv'
+    csv.write_text(''.join(csv.read_text().splitlines(True)[:3]))  # two radiographs: 20% of them rounds to none
+    with pytest.raises(SystemExit) as e:
+        _cli('data', 'pediatric', '--from', tmp_path / 'graz', '--out', tmp_path / 'ds')
+    assert e.value.code == 2 and 'the eval split is empty' in capsys.readouterr().err
+    assert not (tmp_path / 'ds').exists()
+
+
+def test_an_annotation_file_alone_names_the_images_root(tmp_path, capsys):
+    root = tmp_path / 'pedirad-8k'
+    (root / 'processed').mkdir(parents=True)
+    draw_hand(default_rng(0), 32).save(root / 'processed' / 'PR1.png')
+    _json(root / 'annotations' / 'train_annotations.json',
+          [{'image_id': 'PR1', 'radiology': {'study_type': 'bone_age', 'bone_age_months': 100}}])
+    with pytest.raises(SystemExit):
+        _cli('data', 'pediatric', '--from', root / 'annotations' / 'train_annotations.json', '--out', tmp_path / 'x')
+    assert f"pass --images-root {root / 'processed'}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- your own JSONL: checked up front, its split kept
+
+def test_own_jsonl_split_kept_and_targets_checked_before_training(tmp_path, capsys):
+    ds = tmp_path / 'ds'
+    make_dataset('pediatric', ds, n_train=12, n_eval=4, seed=1, verbose=False, subtask='bone_age')
+    rows = [json.loads(line) for s in ('train', 'eval') for line in (ds / f'{s}.jsonl').read_text().splitlines()]
+    for i, r in enumerate(rows):
+        r['split'] = 'test' if i >= 12 else 'Train'
+        r['images'] = [str(ds / p) for p in r['images']]
+    _jsonl(tmp_path / 'mine.jsonl', rows)
+    stats = _cli('data', 'pediatric', '--from', tmp_path / 'mine.jsonl', '--out', tmp_path / 'out')
+    assert stats['source_splits'] == {'test': 4, 'train': 12} and stats['splits']['eval']['n'] == 4
+    # a bone-age target without its confidence fails at `data`, naming the record, not at `score` after training
+    rows[0]['target'] = json.dumps({'bone_age_months': 100})
+    _jsonl(tmp_path / 'bad.jsonl', rows)
+    with pytest.raises(SystemExit):
+        _cli('data', 'pediatric', '--from', tmp_path / 'bad.jsonl', '--out', tmp_path / 'out2')
+    err = capsys.readouterr().err
+    assert rows[0]['id'] in err and 'confidence' in err and 'score would refuse it' in err
+
+
+# ---------------------------------------------------------------- any CSV: --columns names its columns, --vocab its words
+
+def test_csv_with_foreign_columns_and_words(tmp_path, capsys):
+    d = tmp_path / 'rop_site'
+    d.mkdir()
+    rows = ['Image File,Pt,Zone (ICROP3),ROP Stage,Plus,Camera']
+    words = [('posterior zone II', '4A', 'pre-plus'), ('Zone I', '3', 'yes'), ('zone III', 'none', 'no')]
+    for i in range(12):
+        Image.new('RGB', (24, 24), (120 + i, 40, 30)).save(d / f'f{i}.png')
+        zone, stage, plus = words[i % 3]
+        rows.append(f'f{i}.png,P{i},{zone},{stage},{plus},RetCam')
+    (d / 'labels.csv').write_text('\n'.join(rows) + '\n')
+    cols = 'image=Image File,patient_id=Pt,zone=Zone (ICROP3),stage=ROP Stage,plus_disease=Plus'
+    # unknown words without a mapping: one error, every distinct word with its count, the --vocab entry to write
+    with pytest.raises(SystemExit):
+        _cli('data', 'pediatric', '--subtask', 'rop', '--from', d / 'labels.csv', '--columns', cols, '--out', tmp_path / 'x')
+    err = capsys.readouterr().err
+    assert "stage '4A' (4 row(s)" in err and "zone 'posterior zone II' (4 row(s)" in err and '--vocab FILE' in err
+    (tmp_path / 'vocab.json').write_text(json.dumps({'stage': {'4A': 3}, 'zone': {'posterior zone II': 'II'}}))
+    stats = _cli('data', 'pediatric', '--subtask', 'rop', '--from', d / 'labels.csv', '--columns', cols,
+                 '--vocab', tmp_path / 'vocab.json', '--out', tmp_path / 'ds')
+    assert stats['vocab_mapped'] == {'stage: 4A -> 3': 4, 'zone: posterior zone II -> II': 4}
+    assert stats['vocab']['map'] == {'stage': {'4a': 3}, 'zone': {'posterior_zone_ii': 'II'}}
+    assert stats['columns']['zone'] == 'Zone (ICROP3)' and stats['extra_fields'] == {'Camera': 12}
+    recs = {r.id: r for s in ('train', 'val', 'eval') if (tmp_path / 'ds' / f'{s}.jsonl').exists()
+            for r in read_jsonl(tmp_path / 'ds' / f'{s}.jsonl')}
+    r0 = recs['rop:f0']
+    assert (r0.metadata['zone'], r0.metadata['stage'], r0.metadata['plus_disease'], r0.patient_id) == ('II', 3, False, 'P0')
+    assert r0.metadata['plus_disease_source'] == 'pre-plus'
