@@ -521,8 +521,8 @@ def check_no_leak(train, eval):
         raise ValueError(f"record leak: {len(ids)} id(s) in both splits, e.g. {ids[:5]}")
 
 # %% ../nbs/00_data.ipynb #ff84dd88
-def split_records(records, eval_frac=0.2, seed=0, n_eval=None):
-    "Split records into `(train, eval)` by patient, stratified by `stratum`, deterministically for a seed."
+def split_records(records, eval_frac=0.2, seed=0, n_eval=None, group=None):
+    "Split records into `(train, eval)` by patient (or by `group(record)`), stratified, deterministically for a seed."
     records = list(records)
     if not records:
         raise ValueError("split_records: no records to split")
@@ -531,7 +531,7 @@ def split_records(records, eval_frac=0.2, seed=0, n_eval=None):
         raise ValueError(f"empty split: asked for {target} eval records out of {len(records)}")
     groups = {}
     for r in records:
-        groups.setdefault(r.patient_id, []).append(stratum(r))
+        groups.setdefault(group(r) if group else r.patient_id, []).append(stratum(r))
     totals = {}
     for keys in groups.values():
         for k in keys:
@@ -596,11 +596,13 @@ def split_records(records, eval_frac=0.2, seed=0, n_eval=None):
             need[k] += 1
         chosen.discard(p)
         take(q)
-    train = [r for r in records if r.patient_id not in chosen]
-    ev = [r for r in records if r.patient_id in chosen]
+    key = group or (lambda r: r.patient_id)
+    train = [r for r in records if key(r) not in chosen]
+    ev = [r for r in records if key(r) in chosen]
     if not train or not ev:
         raise ValueError(
             f"empty split: {len(train)} train / {len(ev)} eval records; patients are too few or too large to split"
+            + (' (patients who share an image file count as one)' if group else '')
         )
     check_no_leak(train, ev)
     return train, ev

@@ -437,7 +437,7 @@ def _sample(recs, n, seed):
     return [r for i, r in enumerate(recs) if i in keep], [r for i, r in enumerate(recs) if i not in keep]
 
 
-def _patient_split(recs, n, frac, seed, what):
+def _patient_split(recs, n, frac, seed, what, group=None):
     "`(rest, held)` split by patient with `n` (or `frac` of the records) held; all or none of them when asked."
     target = n if n is not None else int(round(frac * len(recs)))
     if n is not None and n > len(recs):
@@ -446,10 +446,26 @@ def _patient_split(recs, n, frac, seed, what):
         return [], list(recs)
     if target == 0:
         return list(recs), []
-    return split_records(recs, seed=seed, n_eval=target)
+    return split_records(recs, seed=seed, n_eval=target, group=group)
+
+
+def _image_groups(recs) -> dict:
+    "`{record id: split group}`: the patients of records that share an image file (its real path) form one group."
+    parent, first = {}, {}
+
+    def root(p):
+        while parent.setdefault(p, p) != p:
+            p = parent[p]
+        return p
+
+    for r in recs:
+        for img in r.images:
+            other = first.setdefault(os.path.realpath(img), r.patient_id)
+            parent[root(r.patient_id)] = root(other)
+    return {r.id: root(r.patient_id) for r in recs}
 
 # %% ../nbs/00b_sources.ipynb #d5bcd02e
-def _split_source(recs, source, n_train, n_val, n_eval, eval_frac, seed, resplit):
+def _split_source(recs, source, n_train, n_val, n_eval, eval_frac, seed, resplit, group=None):
     "`(rule, train, val, eval, left out, kept)`: the source's own splits where it has them, else split by patient."
     names = {r.metadata.get('source_split') for r in recs}
     kept = not resplit and n_train != 0 and None not in names and len(names) > 1 and 'train' in names
@@ -468,15 +484,15 @@ def _split_source(recs, source, n_train, n_val, n_eval, eval_frac, seed, resplit
         held = 'test' if by['test'] else 'val'
         train, ev, val = by['train'], by[held], by['val'] if held == 'test' else []
         if n_val and not val:
-            train, val = _patient_split(train, n_val, None, seed, '--n-val')
+            train, val = _patient_split(train, n_val, None, seed, '--n-val', group)
         elif n_val is not None:
             val, left = _sample(val, n_val, seed)
         return f"the source's own splits (eval = its {held} rows)", train, val, ev, left, True
-    train, ev = _patient_split(recs, n_eval, eval_frac, seed, '--n-eval')
+    train, ev = _patient_split(recs, n_eval, eval_frac, seed, '--n-eval', group)
     n_val = _default_n_val(min(len(train), n_train or len(train))) if n_val is None else n_val
     if n_val >= len(train) and n_val:
         raise ValueError(f"--n-val {n_val} leaves no training records out of {len(train)}")
-    train, val = _patient_split(train, n_val, None, seed, '--n-val')
+    train, val = _patient_split(train, n_val, None, seed, '--n-val', group)
     return 'split by patient' + (' (--resplit)' if resplit else ''), train, val, ev, left, False
 
 # %% ../nbs/00b_sources.ipynb #87211e3b
@@ -535,10 +551,14 @@ def _dataset_splits(
     )
     n_loaded, excluded = len(recs) + len(recs.skipped), dict(getattr(recs, 'excluded', {}))
     mapped = dict(getattr(recs, 'mapped', None) or {})
+    groups = _image_groups(recs)  # before the images are copied: one source image, one split
     recs = materialize_images(recs, out, skip_bad=skip_bad)
     if not recs:
         raise ValueError(f"{source}: no {task} records left after dropping bad images ({len(recs.skipped)} skipped)")
-    rule, train, val, ev, left, kept = _split_source(recs, source, n_train, n_val, n_eval, eval_frac, seed, resplit)
+    group = lambda r: groups.get(r.id, r.patient_id)
+    rule, train, val, ev, left, kept = _split_source(
+        recs, source, n_train, n_val, n_eval, eval_frac, seed, resplit, group
+    )
     train, l = _sample(train, n_train, seed)
     left += l
     if kept and n_eval is not None:

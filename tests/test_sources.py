@@ -391,3 +391,21 @@ def test_csv_with_foreign_columns_and_words(tmp_path, capsys):
     r0 = recs['rop:f0']
     assert (r0.metadata['zone'], r0.metadata['stage'], r0.metadata['plus_disease'], r0.patient_id) == ('II', 3, False, 'P0')
     assert r0.metadata['plus_disease_source'] == 'pre-plus'
+
+
+def test_resplit_keeps_each_image_in_one_split(tmp_path):
+    ds = tmp_path / 'ds'
+    make_dataset('pediatric', ds, n_train=16, n_eval=4, seed=1, verbose=False, subtask='bone_age')
+    rows = [json.loads(line) for s in ('train', 'eval') for line in (ds / f'{s}.jsonl').read_text().splitlines()]
+    for r in rows:
+        r['images'] = [str(ds / p) for p in r['images']]
+    for r in rows[1:4]:  # one radiograph under four ids and patients (a bone-age and a fracture reading, say)
+        r['images'] = rows[0]['images']
+    _jsonl(tmp_path / 'mine.jsonl', rows)
+    shared = {r['id'] for r in rows[:4]}
+    for seed in range(4):
+        out = tmp_path / f'out{seed}'
+        _cli('data', 'pediatric', '--from', tmp_path / 'mine.jsonl', '--resplit', '--seed', seed, '--out', out)
+        where = {r.id: s for s in ('train', 'val', 'eval') if (out / f'{s}.jsonl').exists()
+                 for r in read_jsonl(out / f'{s}.jsonl')}
+        assert len({where[i] for i in shared}) == 1, (seed, {i: where[i] for i in shared})
