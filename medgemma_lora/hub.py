@@ -88,7 +88,8 @@ def _cell(leaf) -> str:
         return '—'
     v, ci, n = leaf.get('value'), leaf.get('ci95'), leaf.get('n')
     fmt = (lambda x: f'{100 * x:.1f}%') if _is_rate(leaf) else (lambda x: f'{x:.3g}')
-    return ('—' if v is None else fmt(v) + (f' [{fmt(ci[0])}, {fmt(ci[1])}]' if ci else '')) + (
+    why = f" [not estimable: {leaf['ci_reason']}]" if not ci and leaf.get('ci_reason') else ''
+    return ('—' if v is None else fmt(v) + (f' [{fmt(ci[0])}, {fmt(ci[1])}]' if ci else why)) + (
         f' (n={n})' if n is not None else ''
     )
 
@@ -293,7 +294,8 @@ def _eval_part(kind: str, run: str, metrics: dict) -> list:
         '## Evaluation',
         'On the held-out `eval` split of the dataset it was trained on (cases never seen in training). '
         f"This model is the `{run}` column{merged}. "
-        'value [95% interval] (n): Wilson or cluster-bootstrap intervals for rates, bootstrap for AUC, F1 and errors, '
+        'value [95% interval] (n): Wilson or cluster-bootstrap intervals for rates, Newcombe for AUC, Wilson bounds '
+        'for F1, bootstrap for errors, '
         't for means; differences B − A with paired-test p-values on the same cases.',
         eval_table(metrics),
     ]
