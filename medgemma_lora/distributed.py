@@ -8,6 +8,7 @@ __all__ = ['free_port', 'launch_command', 'launch_train', 'notebook_train']
 # %% ../nbs/02b_distributed.ipynb #50517831
 import json, os, socket, subprocess, sys
 from pathlib import Path
+from .models import device_facts
 
 # %% ../nbs/02b_distributed.ipynb #b3210f8c
 def free_port() -> int:
@@ -19,11 +20,9 @@ def free_port() -> int:
 # %% ../nbs/02b_distributed.ipynb #ea44ad10
 def launch_command(argv, num_processes: int, port: int | None = None) -> list:
     "The `accelerate launch` command line that runs `medgemma-lora ARGV` in `num_processes` data-parallel processes."
-    import torch
-
     if num_processes < 2:
         raise ValueError(f'--num-processes must be at least 2 for a distributed run, got {num_processes}')
-    gpus = torch.cuda.device_count()
+    gpus = device_facts().count  # nvidia-smi: this process keeps CUDA to itself
     if gpus and num_processes > gpus:
         raise ValueError(f'--num-processes {num_processes} but only {gpus} GPU(s) are visible: one process per GPU')
     return [
@@ -79,13 +78,9 @@ def _train_process(config: dict, train_kwargs: dict):
 def notebook_train(config: dict, num_processes: int | None = None, **train_kwargs) -> dict:
     "Train the run `config` in data-parallel processes forked from a notebook cell; return rank 0's summary."
     from accelerate import notebook_launcher
-    from accelerate.utils import get_gpu_info
 
     if num_processes is None:
-        try:
-            num_processes = get_gpu_info()[1]  # nvidia-smi: CUDA stays uninitialised for the fork
-        except (OSError, subprocess.SubprocessError):
-            num_processes = 1
+        num_processes = device_facts().count or 1  # nvidia-smi: CUDA stays untouched for the fork
     notebook_launcher(
         _train_process, args=(dict(config), train_kwargs), num_processes=num_processes, use_port=str(free_port())
     )
