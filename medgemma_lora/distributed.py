@@ -6,7 +6,8 @@
 __all__ = ['free_port', 'launch_command', 'launch_train', 'train_processes', 'notebook_train']
 
 # %% ../nbs/02b_distributed.ipynb #50517831
-import json, os, socket, subprocess, sys
+import json, os, shutil, socket, subprocess, sys, tempfile
+from dataclasses import asdict
 from pathlib import Path
 from .models import device_facts
 from .device import data_parallel_processes
@@ -19,8 +20,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 # %% ../nbs/02b_distributed.ipynb #ea44ad10
-def launch_command(argv, num_processes: int, port: int | None = None) -> list:
-    "The `accelerate launch` command line that runs `medgemma-lora ARGV` in `num_processes` data-parallel processes."
+def launch_command(argv, num_processes: int, port: int | None = None, module: str = 'medgemma_lora.cli') -> list:
+    "The `accelerate launch` command line that runs `python -m MODULE ARGV` (the CLI) in `num_processes` processes."
     if num_processes < 2:
         raise ValueError(f'--num-processes must be at least 2 for a distributed run, got {num_processes}')
     gpus = device_facts().count  # nvidia-smi: this process keeps CUDA to itself
@@ -42,7 +43,7 @@ def launch_command(argv, num_processes: int, port: int | None = None) -> list:
         '--main_process_port',
         str(port or free_port()),
         '-m',
-        'medgemma_lora.cli',
+        module,
         *argv,
     ]
 
@@ -50,7 +51,7 @@ def launch_command(argv, num_processes: int, port: int | None = None) -> list:
 def launch_train(
     argv, num_processes: int, cfg, resume: bool = False, overwrite: bool = False, allow_data_change: bool = False
 ) -> dict:
-    "What `--num-processes` calls: run `medgemma-lora train ARGV` in `num_processes` processes, checked first."
+    "Run `medgemma-lora train ARGV`, or with ARGV None `train(cfg)`, in `num_processes` fresh processes, checked first."
     from medgemma_lora.train import _check_run_dir, data_fingerprint, per_process_batch, sft_datasets
 
     per_process_batch(cfg, num_processes)
@@ -61,8 +62,17 @@ def launch_train(
         'MEDGEMMA_LORA_LAUNCHED': '1',  # the processes leave the talking to this one
         'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // num_processes))),
     }
-    # in a launched process, --num-processes is a no-op
-    rc = subprocess.run(launch_command(list(argv), num_processes), env=env).returncode
+    module, spec = 'medgemma_lora.cli', None  # in a launched process, --num-processes is a no-op
+    if argv is None:  # from Python (the pipeline, a notebook): the processes read the run from a file
+        spec = Path(tempfile.mkdtemp(prefix='medgemma-lora-launch-')) / 'launch.json'
+        run = dict(resume=resume, overwrite=overwrite, allow_data_change=allow_data_change)
+        spec.write_text(json.dumps(dict(config=asdict(cfg), train=run)))
+        argv, module = [str(spec)], 'medgemma_lora.distributed'
+    try:
+        rc = subprocess.run(launch_command(list(argv), num_processes, module=module), env=env).returncode
+    finally:
+        if spec:
+            shutil.rmtree(spec.parent, ignore_errors=True)
     if rc:
         raise ChildProcessError(f'the {num_processes} training processes failed (exit {rc}); their messages are above')
     return json.loads((Path(cfg.out) / 'train_summary.json').read_text())
@@ -79,6 +89,18 @@ def _train_process(config: dict, train_kwargs: dict):
 
     config = dict(config)
     train(TrainConfig.preset_config(config.pop('preset', None), **config), **train_kwargs)
+
+# %% ../nbs/02b_distributed.ipynb #7fb27b941602401d91542211134fc71a
+def _launched_train(spec: str):
+    "What each process of `launch_train(None, ...)` runs: `train` of the config and arguments saved in `spec`."
+    from medgemma_lora.train import TrainConfig, train
+
+    run = json.loads(Path(spec).read_text())
+    train(TrainConfig(**run['config']), **run['train'])
+
+
+if __name__ == '__main__' and 'get_ipython' not in globals():
+    _launched_train(sys.argv[1])
 
 # %% ../nbs/02b_distributed.ipynb #b0aab060
 def notebook_train(config: dict, num_processes: int | None = None, **train_kwargs) -> dict:

@@ -25,7 +25,13 @@ def _flags(data, out, *extra):
 
 
 def test_qlora_two_processes_match_one(data, tmp_path):
-    two = run_command(_flags(data, tmp_path/'two', '--quantization', '4bit', '--num-processes', '2'))
+    """Two processes started from Python (`launch_train(None, ...)`, the route of the pipeline and of a notebook after
+    CUDA started; the CLI's route is chapter 02b's) give the adapter of one process started by the CLI."""
+    from medgemma_lora.distributed import launch_train
+    from medgemma_lora.train import TrainConfig
+    cfg = TrainConfig.preset_config('rtl', data=str(data), out=str(tmp_path/'two'), quantization='4bit', max_steps=6,
+                                    batch_size=8, grad_accum=1, r=8, alpha=16, lr=3e-3, logging_steps=1, save_steps=3)
+    two = launch_train(None, 2, cfg)
     one = run_command(_flags(data, tmp_path/'one', '--quantization', '4bit'))
     assert (two['world_size'], two['per_device_batch_size'], two['grad_accum_per_process'], two['effective_batch']) == (2, 4, 1, 8)
     assert (one['world_size'], one['per_device_batch_size'], one['effective_batch']) == (1, 8, 8)
