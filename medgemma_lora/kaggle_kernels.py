@@ -6,10 +6,10 @@
 __all__ = ['KAGGLE_MEDGEMMA_SOURCE', 'GPU_SKIP_NOTE', 'EXTRA_MODULES', 'EXPORT_CELL', 'repo_root', 'example_project',
            'kaggle_settings', 'kernel_slug', 'kernel_needs', 'kernel_metadata', 'write_kaggle_folders', 'badge_line',
            'extra_available', 'skip_cells_this_runtime_cannot_run', 'install_cell', 'sync_notebook', 'sync_kaggle',
-           'validate_kernel_folder', 'kaggle_push']
+           'validate_kernel_folder', 'wheel_dataset', 'upload_wheel', 'release_tag', 'kaggle_push']
 
 # %% ../nbs/06a_kaggle_kernels.ipynb #c78087cf
-import configparser, hashlib, importlib.metadata, importlib.util, json, re, subprocess, sys
+import configparser, hashlib, os, importlib.metadata, importlib.util, json, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 #: MedGemma 4B-IT on Kaggle Models: owner/model/framework/variation/version.
@@ -93,6 +93,7 @@ def kaggle_settings(root=None) -> dict:
         branch=d.get('branch', 'main'),
         version=d['version'],
         lib_name=d['lib_name'],
+        wheel_dataset=f"{d['kaggle_user']}/{m[2].lower()}-wheel",
     )
 
 # %% ../nbs/06a_kaggle_kernels.ipynb #7e4024ef
@@ -121,7 +122,7 @@ def kernel_needs(path, slugs=()) -> dict:
     )
 
 # %% ../nbs/06a_kaggle_kernels.ipynb #4e251e7b
-def kernel_metadata(notebook: str, user: str, gpu: bool = False, kernels=(), public: bool = False) -> dict:
+def kernel_metadata(notebook: str, user: str, gpu: bool = False, kernels=(), public: bool = False, datasets=()) -> dict:
     "The kernel-metadata.json of `nbs/<notebook>.ipynb`, owned by `user`, as `kaggle kernels push` expects it."
     slug = kernel_slug(notebook)
     return {
@@ -135,7 +136,7 @@ def kernel_metadata(notebook: str, user: str, gpu: bool = False, kernels=(), pub
         'enable_tpu': False,
         'enable_internet': True,
         **({'machine_shape': 'NvidiaTeslaT4'} if gpu else {}),
-        'dataset_sources': [],
+        'dataset_sources': list(datasets),
         'competition_sources': [],
         'kernel_sources': [f'{user}/{k}' for k in kernels],
         'model_sources': [KAGGLE_MEDGEMMA_SOURCE] if gpu else [],
@@ -152,7 +153,9 @@ def write_kaggle_folders(root=None) -> list[Path]:
     for nb in nbs:
         d = root / 'kaggle' / nb.stem
         d.mkdir(parents=True, exist_ok=True)
-        meta = kernel_metadata(nb.stem, s['user'], public=s['public'], **kernel_needs(nb, slugs))
+        meta = kernel_metadata(
+            nb.stem, s['user'], public=s['public'], datasets=[s['wheel_dataset']], **kernel_needs(nb, slugs)
+        )
         (d / 'kernel-metadata.json').write_text(json.dumps(meta, indent=2) + '\n')
         out.append(d)
     return out
@@ -224,19 +227,21 @@ _INSTALL_MARK = '# On Kaggle or Colab, install'
 def install_cell(settings: dict) -> str:
     "The source of every chapter's hidden install cell for `settings`, laid out as `ruff format` leaves it."
     s, lib = settings, settings['lib_name']
+    wheel = s['repo'].replace('-', '_')  # a wheel's file name spells the project so
     return f"""#| hide
 #| eval: false
 {_INSTALL_MARK} {s['repo']} {s['version']} and fastcore unless they are there (nothing happens on a local run).
 # Written from settings.ini by `python -m medgemma_lora.kaggle_kernels`: edit settings.ini, not this cell.
-import importlib, importlib.util, os, subprocess, sys
+import glob, importlib, importlib.util, os, subprocess, sys
 
 if 'google.colab' in sys.modules or os.environ.get('KAGGLE_KERNEL_RUN_TYPE'):
     try:
         from {lib} import __version__ as _have
     except ImportError:
         _have = None
-    if _have != '{s['version']}':
-        _url = 'git+{s['git_url']}@{s['version']}'
+    if _have != '{s['version']}':  # Kaggle: the wheel dataset `kaggle push` attaches; else the release tag
+        _whl = sorted(glob.glob('/kaggle/input/**/{wheel}-{s['version']}-*.whl', recursive=True))
+        _url = _whl[-1] if _whl else 'git+{s['git_url']}@{s['version']}'
         subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', _url], check=True)
         for _m in [m for m in sys.modules if m.split('.')[0] == '{lib}']:
             del sys.modules[_m]
@@ -451,9 +456,66 @@ def validate_kernel_folder(folder) -> dict:
         raise ValueError(f'{folder}: ' + '; '.join(errs))
     return meta
 
+# %% ../nbs/06a_kaggle_kernels.ipynb #acae54e37e7d407bbb7b55eff062a284
+def wheel_dataset(root=None, out=None) -> Path:
+    "Build the checkout's wheel into `out` (default kaggle/_wheel) with the metadata that uploads it; return it."
+    root = Path(root or repo_root())
+    s, out = kaggle_settings(root), Path(out or root / 'kaggle' / '_wheel')
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    cmd = [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(out), str(root)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    name = f"{s['repo'].replace('-', '_')}-{s['version']}-"
+    wheels = sorted(out.glob('*.whl'))
+    if r.returncode or len(wheels) != 1 or not wheels[0].name.startswith(name):
+        raise ValueError(f'{root}: building the wheel {name}*.whl failed: {r.stderr.strip()[-1500:]}')
+    meta = {
+        'title': f"{s['repo']} wheel",
+        'id': s['wheel_dataset'],
+        'licenses': [{'name': 'other'}],
+        'description': f"{s['repo']} {s['version']} (Apache 2.0), built from {s['git_url']} for its kernels.",
+    }
+    (out / 'dataset-metadata.json').write_text(json.dumps(meta, indent=2) + '\n')
+    return wheels[0]
+
+# %% ../nbs/06a_kaggle_kernels.ipynb #72eea5119410473aa328ad9291626812
+def upload_wheel(folder, settings: dict, wait_s: int = 600, kaggle=('kaggle',)):
+    "Upload the wheel dataset in `folder` (new, or a new version) and wait until Kaggle has processed it."
+    s, kaggle = settings, list(kaggle)
+    status = lambda: subprocess.run([*kaggle, 'datasets', 'status', s['wheel_dataset']], capture_output=True, text=True)
+    if status().returncode == 0:
+        cmd = [*kaggle, 'datasets', 'version', '-p', str(folder), '-m', f"{s['repo']} {s['version']}"]
+    else:
+        cmd = [*kaggle, 'datasets', 'create', '-p', str(folder)] + ['--public'] * s['public']
+    subprocess.run(cmd, check=True)
+    for _ in range(max(1, wait_s // 10)):
+        if 'ready' in status().stdout:
+            return
+        time.sleep(10)
+    raise TimeoutError(f"the dataset {s['wheel_dataset']} was not ready after {wait_s} s; push again later")
+
+# %% ../nbs/06a_kaggle_kernels.ipynb #8763a12b2bbd4a93a75aff182afb95dc
+def release_tag(settings: dict, remote: str | None = None) -> str:
+    "The commit of the release tag `version` on `remote` (default `git_url`); a ValueError naming it if it is missing."
+    s, remote = settings, remote or settings['git_url']
+    r = subprocess.run(
+        ['git', 'ls-remote', '--tags', remote, f"refs/tags/{s['version']}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, 'GIT_TERMINAL_PROMPT': '0'},  # a missing repository fails instead of asking for a login
+    )
+    if r.returncode or not r.stdout.strip():
+        raise ValueError(
+            f"the release tag {s['version']} is not on {remote}, and Colab installs git+{s['git_url']}@{s['version']}: "
+            f"tag and push it first (git tag {s['version']} && git push origin {s['version']})"
+            + (f' [{r.stderr.strip()[:200]}]' if r.returncode else '')
+        )
+    return r.stdout.split()[0]
+
 # %% ../nbs/06a_kaggle_kernels.ipynb #0610c3dd
 def kaggle_push(kaggle_dir=None, dry_run: bool = True) -> list[str]:
-    "Validate every kernel folder offline; unless `dry_run`, push each with `kaggle kernels push -p`."
+    "Validate every kernel folder offline; unless `dry_run`, upload the wheel and push each kernel, in order."
     kaggle_dir = Path(kaggle_dir or repo_root() / 'kaggle')
     folders = sorted(p.parent for p in kaggle_dir.glob('*/kernel-metadata.json'))
     if not folders:
@@ -466,6 +528,12 @@ def kaggle_push(kaggle_dir=None, dry_run: bool = True) -> list[str]:
             raise ValueError(f'{f}: kernel sources {missing} are not kernels in {kaggle_dir}')
         if late := [k for k in ours if ids.index(k) > ids.index(m['id'])]:
             raise ValueError(f'{f}: kernel sources {late} would be pushed after it')
+    s = kaggle_settings(repo_root(kaggle_dir))
+    if lacking := [f.name for f, m in zip(folders, metas) if s['wheel_dataset'] not in m.get('dataset_sources', [])]:
+        raise ValueError(
+            f"{kaggle_dir}: {', '.join(lacking)} do not attach the wheel dataset {s['wheel_dataset']} "
+            'that installs the package: rewrite the folders with python -m medgemma_lora.kaggle_kernels'
+        )
     for f, m in zip(folders, metas):
         what = ['T4, MedGemma'] * m['enable_gpu'] + [f"reads {', '.join(m['kernel_sources'])}"] * bool(
             m.get('kernel_sources')
@@ -475,9 +543,12 @@ def kaggle_push(kaggle_dir=None, dry_run: bool = True) -> list[str]:
             + (f"  ({'; '.join(what)})" if what else '')
             + ('' if m['is_private'] else '  public')
         )
+    print(f"every kernel installs {s['repo']} {s['version']} from the wheel dataset {s['wheel_dataset']}")
     if dry_run:
         print(f'{len(folders)} kernel folders valid; dry run: nothing pushed')
         return ids
+    release_tag(s)  # Colab, and a notebook imported from GitHub, install the tagged release
+    upload_wheel(wheel_dataset(repo_root(kaggle_dir)).parent, s)
     for f in folders:
         subprocess.run(['kaggle', 'kernels', 'push', '-p', str(f)], check=True)
     return ids

@@ -9,11 +9,12 @@ __all__ = ['TINY', 'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE'
            'build_tiny_processor', 'tiny_processor_dir', 'hf_token', 'gated_help', 'load_processor', 'local_rank',
            'default_device', 'compute_dtype', 'quantization_config', 'medgemma_4b_config', 'tiny_config',
            'random_gemma3', 'save_checkpoint', 'tiny_model_dir', 'full_size_parts', 'full_size_random_dir',
-           'resolve_model_path', 'load_model', 'image_chat_batch', 'progress_bars', 'detect_environment',
-           'default_model_id']
+           'resolve_model_path', 'load_model', 'image_chat_batch', 'progress_bars', 'no_cuda_calls', 'DeviceFacts',
+           'device_facts', 'detect_environment', 'default_model_id']
 
 # %% ../nbs/01a_models.ipynb #0d785293
-import contextlib, glob, hashlib, json, math, os, shutil, sys, tempfile
+import contextlib, csv, glob, hashlib, json, math, os, shutil, subprocess, sys, tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 import torch
@@ -223,12 +224,12 @@ def default_device() -> str:
 
 # %% ../nbs/01a_models.ipynb #343d0f69
 def compute_dtype(device=None, bf16_supported=None) -> torch.dtype:
-    "bf16 on GPUs that support it, fp32 on GPUs that don't (T4) and on CPU — never fp16 for Gemma 3."
+    "bf16 on GPUs that compute it natively (compute capability >= 8.0), else fp32 (T4, CPU); never fp16 for Gemma 3."
     device = str(device or default_device())
     if not device.startswith('cuda'):
         return torch.float32
     if bf16_supported is None:
-        bf16_supported = torch.cuda.is_bf16_supported()
+        bf16_supported = torch.cuda.get_device_capability(torch.device(device)) >= (8, 0)  # emulation does not count
     return torch.bfloat16 if bf16_supported else torch.float32
 
 # %% ../nbs/01a_models.ipynb #ea49631f
@@ -483,6 +484,103 @@ def progress_bars(enabled: bool = True):
     finally:
         set_(*before)
 
+# %% ../nbs/01a_models.ipynb #88bd08be
+#: The `torch.cuda` functions that start CUDA, or the CUDA driver (`cuInit`), when called.
+_CUDA_STARTERS = (
+    'is_available',
+    'device_count',
+    'get_device_name',
+    'get_device_capability',
+    'get_device_properties',
+    'is_bf16_supported',
+    'init',
+    '_lazy_init',
+    'current_device',
+    'set_device',
+    'mem_get_info',
+    'memory_allocated',
+    'max_memory_allocated',
+    'reset_peak_memory_stats',
+    'empty_cache',
+    'synchronize',
+)
+
+
+@contextlib.contextmanager
+def no_cuda_calls():
+    "Make every `torch.cuda` call that could start CUDA raise, to prove that code leaves CUDA alone for a fork."
+
+    def poisoned(name):
+        def call(*args, **kwargs):
+            raise RuntimeError(f'torch.cuda.{name}() was called where CUDA must stay untouched (a fork follows)')
+
+        return call
+
+    saved = {n: getattr(torch.cuda, n) for n in _CUDA_STARTERS if hasattr(torch.cuda, n)}
+    try:
+        for n in saved:
+            setattr(torch.cuda, n, poisoned(n))
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.cuda, n, f)
+
+# %% ../nbs/01a_models.ipynb #fd470124
+_SMI = ['nvidia-smi', '--query-gpu=index,uuid,name,compute_cap,memory.total', '--format=csv,noheader,nounits']
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    "The GPUs this process sees: how many, their name, compute capability and memory (the smallest, if they differ)."
+
+    count: int = 0
+    name: str | None = None
+    capability: tuple = (0, 0)
+    memory_gib: float = 0.0
+    ids: tuple = ()  # what CUDA_VISIBLE_DEVICES calls them: an index or a GPU-uuid each
+
+    @property
+    def native_bf16(self) -> bool:
+        return self.count > 0 and tuple(self.capability) >= (8, 0)
+
+    @classmethod
+    def from_smi(cls, text: str, visible: str | None = None):
+        "Facts from `nvidia-smi`'s CSV (`_SMI`), keeping the GPUs that `visible` (`CUDA_VISIBLE_DEVICES`) names."
+        rows = [r for r in csv.reader(text.splitlines(), skipinitialspace=True) if len(r) == 5]
+        gpus = [(i, u, n, tuple(int(x) for x in c.split('.')), float(m) / 1024) for i, u, n, c, m in rows]
+        if visible is not None:  # CUDA's rule: the list ends at the first entry that names no GPU
+            picked = []
+            for e in (e.strip() for e in visible.split(',')):
+                hit = [g for g in gpus if g[0] == e or (e.startswith('GPU-') and g[1].startswith(e))]
+                if not e or not hit or hit[0] in picked:
+                    break
+                picked.append(hit[0])
+            gpus = picked
+        if not gpus:
+            return cls()
+        caps, mems = [g[3] for g in gpus], [g[4] for g in gpus]
+        return cls(len(gpus), gpus[0][2], min(caps), round(min(mems), 2), tuple(g[0] for g in gpus))
+
+# %% ../nbs/01a_models.ipynb #1221b3fd
+def device_facts(smi: str | None = None) -> DeviceFacts:
+    "The visible GPUs' `DeviceFacts`, read without starting CUDA (from `nvidia-smi`, or its output `smi`)."
+    visible = os.environ.get('CUDA_VISIBLE_DEVICES')
+    if smi is None and torch.cuda.is_initialized():  # CUDA runs already: torch knows, and nothing is left to spoil
+        props = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
+        return DeviceFacts(
+            len(props),
+            props[0].name if props else None,
+            min(((p.major, p.minor) for p in props), default=(0, 0)),
+            round(min((p.total_memory / 2**30 for p in props), default=0.0), 2),
+            tuple(str(i) for i in range(len(props))),
+        )
+    if smi is None:
+        try:
+            smi = subprocess.run(_SMI, capture_output=True, text=True, timeout=60, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            return DeviceFacts()  # no nvidia-smi, no NVIDIA GPU
+    return DeviceFacts.from_smi(smi, visible)
+
 # %% ../nbs/01a_models.ipynb #75612606
 #: Where Kaggle mounts MedGemma when a kernel lists it in `model_sources`
 #: (`google/medgemma/transformers/medgemma-4b-it/N`).
@@ -490,10 +588,9 @@ KAGGLE_MEDGEMMA_GLOB = '/kaggle/input/medgemma/transformers/medgemma-4b-it/*'
 MEDGEMMA_HUB_ID = 'google/medgemma-4b-it'
 
 
-def detect_environment() -> dict:
-    "Platform (kaggle / colab / local), GPU name and whether it supports bf16."
-    import torch
-
+def detect_environment(facts: DeviceFacts | None = None) -> dict:
+    "Platform (kaggle / colab / local), GPU name and count, and native bf16, without starting CUDA (a fork may follow)."
+    facts = facts or device_facts()
     platform = (
         'kaggle'
         if os.environ.get('KAGGLE_KERNEL_RUN_TYPE') or Path('/kaggle/working').is_dir()
@@ -501,11 +598,11 @@ def detect_environment() -> dict:
         if 'google.colab' in sys.modules or os.environ.get('COLAB_RELEASE_TAG')
         else 'local'
     )
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return dict(
         platform=platform,
-        gpu=gpu,
-        bf16=bool(gpu) and torch.cuda.is_bf16_supported(),
+        gpu=facts.name,
+        gpus=facts.count,
+        bf16=facts.native_bf16,
         output_dir='/kaggle/working' if platform == 'kaggle' else 'runs',
     )
 

@@ -1,7 +1,7 @@
 """Data-parallel training through accelerate, on CPU: `train --num-processes 2` runs two processes over gloo, records
 `world_size: 2`, keeps the effective batch, and gives the adapter of one process (QLoRA here; plain LoRA is checked
 more tightly in chapter 02b). Bad launches are refused before any process starts."""
-import json
+import json, os, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,13 @@ def _flags(data, out, *extra):
 
 
 def test_qlora_two_processes_match_one(data, tmp_path):
-    two = run_command(_flags(data, tmp_path/'two', '--quantization', '4bit', '--num-processes', '2'))
+    """Two processes started from Python (`launch_train(None, ...)`, the route of the pipeline and of a notebook after
+    CUDA started; the CLI's route is chapter 02b's) give the adapter of one process started by the CLI."""
+    from medgemma_lora.distributed import launch_train
+    from medgemma_lora.train import TrainConfig
+    cfg = TrainConfig.preset_config('rtl', data=str(data), out=str(tmp_path/'two'), quantization='4bit', max_steps=6,
+                                    batch_size=8, grad_accum=1, r=8, alpha=16, lr=3e-3, logging_steps=1, save_steps=3)
+    two = launch_train(None, 2, cfg)
     one = run_command(_flags(data, tmp_path/'one', '--quantization', '4bit'))
     assert (two['world_size'], two['per_device_batch_size'], two['grad_accum_per_process'], two['effective_batch']) == (2, 4, 1, 8)
     assert (one['world_size'], one['per_device_batch_size'], one['effective_batch']) == (1, 8, 8)
@@ -48,3 +54,51 @@ def test_refused_before_launch(data, tmp_path, capsys):
     with pytest.raises(SystemExit) as e: main(_flags(data, tmp_path/'busy', '--num-processes', '2'))
     assert e.value.code == 2 and 'already holds' in capsys.readouterr().err
     assert [p.name for p in (tmp_path/'busy').iterdir()] == ['notes.txt']
+
+
+_FORK_CHECK = '''
+import json, sys
+from pathlib import Path
+import accelerate, torch
+from medgemma_lora.models import no_cuda_calls
+
+calls = []
+
+
+def launcher(fn, args=(), num_processes=None, **kw):
+    "Stands in for the fork: records what the cell asked for and writes the summary rank 0 would."
+    calls.append(dict(n=num_processes, cuda=torch.cuda.is_initialized(), bnb='bitsandbytes' in sys.modules))
+    out = Path(args[0]['out'])
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ('world_size', 'per_device_batch_size', 'effective_batch', 'train_samples_per_second', 'train_loss')
+    (out / 'train_summary.json').write_text(json.dumps(dict.fromkeys(keys, 0)))
+
+
+accelerate.notebook_launcher = launcher
+with no_cuda_calls():
+    try:
+        torch.cuda.is_available()
+        raise SystemExit('no_cuda_calls let a CUDA call through')
+    except RuntimeError:
+        pass
+    from medgemma_lora.distributed import notebook_train
+    exec(CELL)
+print(json.dumps(calls))
+'''
+
+
+def test_the_t4x2_cell_touches_no_cuda_before_the_fork(tmp_path):
+    """Chapter 02b's GPU cell, run on a CPU as on a Kaggle T4 x2: a stand-in nvidia-smi reports two T4s, every
+    torch.cuda call that could start CUDA raises, and a stand-in launcher records the fork it would make."""
+    nb = json.loads((Path(__file__).resolve().parents[1]/'nbs'/'02b_distributed.ipynb').read_text())
+    cell = next(''.join(c['source']) for c in nb['cells'] if 'notebook_train(t4x2' in ''.join(c['source']))
+    (tmp_path/'bin').mkdir()
+    smi = tmp_path/'bin'/'nvidia-smi'
+    smi.write_text('#!/bin/sh\necho "0, GPU-a, Tesla T4, 7.5, 15360"\necho "1, GPU-b, Tesla T4, 7.5, 15360"\n')
+    smi.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != 'CUDA_VISIBLE_DEVICES'}
+    env['PATH'] = f"{tmp_path/'bin'}{os.pathsep}{env['PATH']}"
+    r = subprocess.run([sys.executable, '-c', f'CELL = {cell!r}\n' + _FORK_CHECK], capture_output=True, text=True,
+                       cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == [dict(n=2, cuda=False, bnb=False)]

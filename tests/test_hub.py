@@ -9,14 +9,14 @@ import pytest
 from huggingface_hub import ModelCard
 
 from medgemma_lora.cli import COMMANDS, build_parser, main, run_command
-from medgemma_lora.hub import HAI_DEF, eval_table, upload_files
+from medgemma_lora.hub import HAI_DEF, HAI_DEF_GATE, eval_table, upload_files
 
 FAKE_TOKEN = 'hf_FAKEtokenForTheTests0123456789abcdef'
 
 
 @pytest.fixture
 def hub_calls(monkeypatch):
-    "Record `HfApi.create_repo` and `HfApi.upload_folder` calls (the uploaded folder's files and bytes) instead of sending them."
+    "Record `HfApi.create_repo`, `update_repo_settings` and `upload_folder` calls (the uploaded folder's files and bytes) instead of sending them."
     calls = []
     def create_repo(self, repo_id, **kw):
         calls.append(dict(call='create_repo', repo_id=repo_id, **kw)); return f'https://huggingface.co/{repo_id}'
@@ -24,8 +24,10 @@ def hub_calls(monkeypatch):
         d = Path(kw['folder_path'])
         calls.append(dict(call='upload_folder', files={p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob('*')) if p.is_file()}, **kw))
         return SimpleNamespace(commit_url=f"https://huggingface.co/{kw['repo_id']}/commit/0")
+    def update_repo_settings(self, repo_id, **kw): calls.append(dict(call='update_repo_settings', repo_id=repo_id, **kw))
     monkeypatch.setattr(huggingface_hub.HfApi, 'create_repo', create_repo)
     monkeypatch.setattr(huggingface_hub.HfApi, 'upload_folder', upload_folder)
+    monkeypatch.setattr(huggingface_hub.HfApi, 'update_repo_settings', update_repo_settings)
     return calls
 
 
@@ -129,6 +131,7 @@ def test_train_and_merge_from_a_kaggle_mount_name_the_hub_base_and_its_terms(tmp
     card = ModelCard(upload['files']['README.md'].decode())
     assert (card.data.base_model, card.data.library_name, card.data.license_name) == ('google/medgemma-4b-it', 'transformers', HAI_DEF['license_name'])
     assert "from_pretrained('you/rtl-merged'" in card.content and '| tied embeddings equal lm_head after reload | True |' in card.content
+    assert {k: card.data.to_dict()[k] for k in HAI_DEF_GATE} == HAI_DEF_GATE           # MedGemma's weights ask for its terms
     assert 'uploaded' in out and 'https://huggingface.co/you/rtl-merged (private)' in out
 
 

@@ -42,6 +42,23 @@ def test_dry_run_passes_from_the_checkout_and_its_subfolders(where):
     assert r.returncode == 0, r.stderr
     assert f'{len(CHAPTERS)} kernel folders valid; dry run: nothing pushed' in r.stdout
     assert len(re.findall(r'(?m)^ok  ', r.stdout)) == len(CHAPTERS)
+    s = kaggle_settings(ROOT)   # no release tag needed: every kernel attaches the wheel that push uploads
+    assert f"every kernel installs {s['repo']} {s['version']} from the wheel dataset {s['wheel_dataset']}" in r.stdout
+
+
+def test_push_needs_the_wheel_dataset_and_the_release_tag(tmp_path):
+    """A kernel that does not attach the wheel dataset is refused; a real push refuses, with exit 2 and before any
+    upload, when the tag Colab installs from is not on the remote."""
+    repo = _copy_repo(tmp_path)
+    _set(repo/'settings.ini', git_url='https://github.com/medgemma-lora-no-such-owner/no-such-repo', version='0.0.0.dev9')
+    write_kaggle_folders(repo)
+    r = subprocess.run(['medgemma-lora', 'kaggle', 'push', '--dir', str(repo/'kaggle')], capture_output=True, text=True)
+    assert r.returncode == 2 and 'the release tag 0.0.0.dev9 is not on' in r.stderr, r
+    assert not (repo/'kaggle'/'_wheel').exists()   # nothing built, nothing uploaded
+    f = repo/'kaggle'/'00_data'/'kernel-metadata.json'
+    meta = json.loads(f.read_text()); meta['dataset_sources'] = []; f.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r'00_data do not attach the wheel dataset medgemma-lora/no-such-repo-wheel'):
+        kaggle_push(repo/'kaggle', dry_run=True)
 
 
 def test_dry_run_outside_a_checkout_says_where_it_looked(tmp_path):
