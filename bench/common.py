@@ -1,5 +1,6 @@
 """Shared pieces of the benchmarks: a Markdown table printer, the T4 precision policy on a bigger GPU, a random
 MedGemma-4B-architecture checkpoint that answers, and peak-memory readings."""
+
 import resource, sys
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def bench_model_dir(path, layers: int | None = None, seed: int = 0, dtype=torch.
     """Write (once) a random MedGemma-4B-architecture checkpoint to `path`, in `dtype` (MedGemma ships bf16), that
     answers: it decodes to text in the tiny vocabulary and never stops early (eos disabled), so every generation is
     exactly `max_new_tokens` real tokens. `layers` keeps MedGemma's widths (hidden 2560, vocabulary 262,208, SigLIP at
-    896 px, 256 image tokens) with that many text and vision layers: the full-width model for CPU memory measurements."""
+    896 px, 256 image tokens) with that many text and vision layers: the full-width model for CPU memory
+    measurements."""
     from medgemma_lora.models import GEMMA3_SPECIAL_TOKENS, full_size_parts, random_gemma3, save_checkpoint
 
     path = Path(path)
@@ -53,7 +55,11 @@ def bench_model_dir(path, layers: int | None = None, seed: int = 0, dtype=torch.
         cfg.vision_config.num_hidden_layers = layers
     tok = proc.tokenizer
     ids = dict(zip(GEMMA3_SPECIAL_TOKENS, tok.convert_tokens_to_ids(list(GEMMA3_SPECIAL_TOKENS))))
-    cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id = ids['<pad>'], ids['<bos>'], [ids['<eos>'], ids['<end_of_turn>']]
+    cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id = (
+        ids['<pad>'],
+        ids['<bos>'],
+        [ids['<eos>'], ids['<end_of_turn>']],
+    )
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     model = random_gemma3(cfg, seed, device=device)
     answer_in_vocab(model, len(tok))

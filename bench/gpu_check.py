@@ -19,6 +19,7 @@ The random model answers in the tiny vocabulary with eos disabled, so every answ
 throughput counts real tokens. Random weights: only time and memory mean anything. On one H100/H200 the whole check
 takes under 10 minutes; on a T4 under 30.
 """
+
 import argparse, json, os, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 
@@ -97,14 +98,16 @@ def run_stage(stage: str, work: Path, model_id: str, tiny: bool, cases: int) -> 
         )
         recs = read_jsonl(work / 'cases' / 'eval.jsonl')[:cases]
         new_tokens = 8 if tiny else 32
-        predict(model, proc, recs[:2], work / 'cases', batch_size=2, max_new_tokens=new_tokens, progress=False)  # warm-up
+        predict(
+            model, proc, recs[:2], work / 'cases', batch_size=2, max_new_tokens=new_tokens, progress=False
+        )  # warm-up
         t0 = time.perf_counter()
         rows = predict(model, proc, recs, work / 'cases', batch_size=8, max_new_tokens=new_tokens, progress=False)
         dt = time.perf_counter() - t0
-        scored = sum(len(r.get('option_probs', {})) for r in rows)
+        scored, said = sum(len(r.get('option_probs', {})) for r in rows), sum(bool(r['output']) for r in rows)
         row['detail'] = (
             f"{len(rows)} cases, {len(rows) / dt:.3g} cases/s, {scored} fields scored, "
-            f"{'merged' if merged else 'adapter (merge refused)'}, answers {sum(bool(r['output']) for r in rows)}/{len(rows)} non-empty"
+            f"{'merged' if merged else 'adapter (merge refused)'}, answers {said}/{len(rows)} non-empty"
         )
     elif stage == 'rl':
         rl_kw = {**RL, **(TINY['rl'] if tiny else {})}

@@ -9,6 +9,7 @@
 Each stage runs in its own process and prints one JSON line with its peak resident memory (ru_maxrss) and seconds, so
 the numbers are per stage. Memory is what to compare; seconds depend on what else runs on the machine.
 """
+
 import json, subprocess, sys, tempfile, time
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def merge_stage(d: Path):
     from medgemma_lora.merge import merge
 
     rep = merge(d / 'adapter', d / 'merged', overwrite=True)
-    return {k: rep.get(k) for k in ('device', 'dtype', 'saved_dtype', 'max_abs_diff', 'max_abs_diff_reloaded', 'passed')}
+    return {
+        k: rep.get(k) for k in ('device', 'dtype', 'saved_dtype', 'max_abs_diff', 'max_abs_diff_reloaded', 'passed')
+    }
 
 
 def eval_stage(d: Path):
@@ -60,8 +63,12 @@ def eval_stage(d: Path):
     recs = read_jsonl(d / 'cases' / 'train.jsonl')
     rows = predict(model, proc, recs, d / 'cases', batch_size=8, max_new_tokens=8, progress=False)
     prompt = _encode(proc, recs, d / 'cases', [render(proc, r) for r in recs])['input_ids'].shape[1]
-    return dict(rows=len(rows), prompt_tokens=prompt, fields_scored=sum(len(r.get('option_probs', {})) for r in rows),
-                answer_words=sum(len(r['output'].split()) for r in rows))
+    return dict(
+        rows=len(rows),
+        prompt_tokens=prompt,
+        fields_scored=sum(len(r.get('option_probs', {})) for r in rows),
+        answer_words=sum(len(r['output'].split()) for r in rows),
+    )
 
 
 def main(argv=None):

@@ -1,5 +1,6 @@
 """What the first run on a real GPU depends on, checked on the CPU: MedGemma's own chat template works with TRL's
 assistant-only loss, and the GPU runbook (bench/gpu_check.py) runs end to end on the tiny model."""
+
 import json, subprocess, sys, time
 from pathlib import Path
 
@@ -103,8 +104,9 @@ def test_prompt_cache_keeps_option_probabilities_identical(tmp_path, monkeypatch
         pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
         extra = {k: v for k, v in enc.items() if k not in ('input_ids', 'attention_mask', 'token_type_ids')}
         tt = {'token_type_ids': enc['token_type_ids'][:, :-1]} if 'token_type_ids' in enc else {}
-        out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1], use_cache=True,
-                    **tt, **extra)
+        out = model(
+            input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1], use_cache=True, **tt, **extra
+        )
         assert out.logits.shape[1] == ids.shape[1] - 1
         return out.past_key_values
 
@@ -118,9 +120,20 @@ def test_gpu_check_runs_tiny_on_cpu(tmp_path):
     "The GPU runbook, every stage, on the tiny model: what CI can check of it without a GPU."
     t0 = time.time()
     out = subprocess.run(
-        [sys.executable, str(ROOT / 'bench' / 'gpu_check.py'), '--tiny', '--cases', '8', '--work', str(tmp_path / 'w'),
-         '--json', str(tmp_path / 'rows.json')],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / 'bench' / 'gpu_check.py'),
+            '--tiny',
+            '--cases',
+            '8',
+            '--work',
+            str(tmp_path / 'w'),
+            '--json',
+            str(tmp_path / 'rows.json'),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     rows = {r['stage']: r for r in json.loads((tmp_path / 'rows.json').read_text())}
