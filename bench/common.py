@@ -31,18 +31,19 @@ def peak_rss_gib() -> float:
 
 
 def answer_in_vocab(model, vocab: int):
-    """Zero the embedding rows (tied with `lm_head`) at ids >= `vocab`: their logits become 0 while the random rows in
-    the vocabulary score about N(0, 1), so greedy decoding picks tokens the tokenizer can decode (not '')."""
+    """Zero the embedding rows (tied with `lm_head`) at ids >= `vocab`: their logits become 0 while the largest of the
+    random rows in the vocabulary is positive, so greedy decoding picks tokens the tokenizer has (ids past it decode
+    to '')."""
     with torch.no_grad():
         model.get_input_embeddings().weight[vocab:] = 0
 
 
 def bench_model_dir(path, layers: int | None = None, seed: int = 0, dtype=torch.bfloat16) -> Path:
     """Write (once) a random MedGemma-4B-architecture checkpoint to `path`, in `dtype` (MedGemma ships bf16), that
-    answers: it decodes to text in the tiny vocabulary and never stops early (eos disabled), so every generation is
-    exactly `max_new_tokens` real tokens. `layers` keeps MedGemma's widths (hidden 2560, vocabulary 262,208, SigLIP at
-    896 px, 256 image tokens) with that many text and vision layers: the full-width model for CPU memory
-    measurements."""
+    answers: it generates tokens of the tiny vocabulary and never stops early (eos disabled), so every generation is
+    exactly `max_new_tokens` real tokens (a random model tends to repeat one token; here often a newline). `layers`
+    keeps MedGemma's widths (hidden 2560, vocabulary 262,208, SigLIP at 896 px, 256 image tokens) with that many text
+    and vision layers: the full-width model for CPU memory measurements."""
     from medgemma_lora.models import GEMMA3_SPECIAL_TOKENS, full_size_parts, random_gemma3, save_checkpoint
 
     path = Path(path)
@@ -67,8 +68,8 @@ def bench_model_dir(path, layers: int | None = None, seed: int = 0, dtype=torch.
     g.bos_token_id, g.pad_token_id, g.eos_token_id = ids['<bos>'], ids['<pad>'], None  # a fixed number of tokens
     save_checkpoint(model.to(dtype), proc, path)
     (path / 'BENCHMARK_ONLY.txt').write_text(
-        'random weights with MedGemma-4B widths: for speed and memory measurements only; answers decode to text in '
-        'the tiny vocabulary and eos is disabled, so generations are exactly max_new_tokens long\n'
+        'random weights with MedGemma-4B widths: for speed and memory measurements only; answers are tokens of the '
+        'tiny vocabulary and eos is disabled, so generations are exactly max_new_tokens long\n'
     )
     del model
     if torch.cuda.is_available():

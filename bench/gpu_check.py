@@ -104,10 +104,11 @@ def run_stage(stage: str, work: Path, model_id: str, tiny: bool, cases: int) -> 
         t0 = time.perf_counter()
         rows = predict(model, proc, recs, work / 'cases', batch_size=8, max_new_tokens=new_tokens, progress=False)
         dt = time.perf_counter() - t0
-        scored, said = sum(len(r.get('option_probs', {})) for r in rows), sum(bool(r['output']) for r in rows)
+        scored = sum(len(r.get('option_probs', {})) for r in rows)
         row['detail'] = (
-            f"{len(rows)} cases, {len(rows) / dt:.3g} cases/s, {scored} fields scored, "
-            f"{'merged' if merged else 'adapter (merge refused)'}, answers {said}/{len(rows)} non-empty"
+            f"{len(rows)} cases, {len(rows) / dt:.3g} cases/s, {scored} fields scored, up to {new_tokens} new tokens "
+            f"an answer ({'exactly: eos is off' if not tiny else 'the tiny model stops early'}), "
+            f"{'merged model' if merged else 'adapter (merge refused)'}"
         )
     elif stage == 'rl':
         rl_kw = {**RL, **(TINY['rl'] if tiny else {})}

@@ -3,6 +3,7 @@
 
     python bench/memory_bench.py build DIR      # the checkpoint and a random rank-16 all-linear LoRA adapter on it
     python bench/memory_bench.py merge DIR      # merge the adapter (merge's own device/dtype choice)
+    python bench/memory_bench.py merge DIR bfloat16   # in bf16, one copy: what a machine short of RAM does
     python bench/memory_bench.py eval DIR       # predict 8 ROP cases (896 px) in one batch, with option probabilities
     python bench/memory_bench.py all DIR        # the three, each in its own process
 
@@ -44,13 +45,14 @@ def build(d: Path):
     cfg.save(d / 'adapter' / 'train_config.json')
 
 
-def merge_stage(d: Path):
+def merge_stage(d: Path, dtype: str | None = None):
+    "Merge in `dtype` (None: merge's own choice; bfloat16: one copy, as when the RAM cannot hold one fp32 copy)."
     from medgemma_lora.merge import merge
 
-    rep = merge(d / 'adapter', d / 'merged', overwrite=True)
-    return {
-        k: rep.get(k) for k in ('device', 'dtype', 'saved_dtype', 'max_abs_diff', 'max_abs_diff_reloaded', 'passed')
-    }
+    kw = {'dtype': getattr(torch, dtype)} if dtype else {}
+    rep = merge(d / 'adapter', d / f'merged-{dtype or "auto"}', overwrite=True, **kw)
+    keys = ('device', 'dtype', 'saved_dtype', 'logit_scale', 'max_abs_diff', 'max_abs_diff_reloaded', 'tolerance')
+    return {k: rep.get(k) for k in keys + ('greedy_equal', 'greedy_equal_reloaded', 'passed')}
 
 
 def eval_stage(d: Path):
@@ -79,7 +81,7 @@ def main(argv=None):
             subprocess.run([sys.executable, __file__, s, str(d)], check=True)
         return
     t0 = time.perf_counter()
-    out = {'build': build, 'merge': merge_stage, 'eval': eval_stage}[stage](d) or {}
+    out = {'build': build, 'merge': merge_stage, 'eval': eval_stage}[stage](d, *argv[2:]) or {}
     print(json.dumps(dict(stage=stage, peak_rss_gib=peak_rss_gib(), seconds=round(time.perf_counter() - t0, 1), **out)))
 
 
