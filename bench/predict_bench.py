@@ -3,7 +3,9 @@ probabilities, on the same model and the same cases, in one run.
 
     python bench/predict_bench.py                                  # tiny model, CPU: rop and clinical cases
     python bench/predict_bench.py --model runs/clinical/merged     # a trained model (it writes whole answers)
-    python bench/predict_bench.py --full-size                      # random MedGemma-4B architecture (GPU), no download
+    python bench/predict_bench.py --full-size                      # random MedGemma-4B architecture (GPU), no download;
+                                                                   # it answers in the tiny vocabulary with eos off, so
+                                                                   # every answer is max_new_tokens real tokens
     python bench/predict_bench.py --constrained                    # also time xgrammar-constrained decoding
 
 Prints cases/s for each way (the fastest of `--repeats` runs; the loop runs once) and the ratios. All ways decode greedily with the same max_new_tokens, so they generate
@@ -15,10 +17,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table
+from common import bench_model_dir, print_table
 from medgemma_lora.synth import synthesize
 from medgemma_lora.generate import json_schema_logits_processor, predict
-from medgemma_lora.models import full_size_random_dir, load_model, load_processor
+from medgemma_lora.models import load_model, load_processor
 
 TASKS = {'rop': ('pediatric', 'rop'), 'fracture': ('pediatric', 'fracture'), 'bone_age': ('pediatric', 'bone_age'),
          'clinical': ('clinical', None), 'rtl': ('rtl', None)}
@@ -34,7 +36,7 @@ def main(argv=None):
     p.add_argument('--repeats', type=int, default=5, help='time each way this many times and keep the fastest (default: 5)')
     a = p.parse_args(argv)
     work = Path(tempfile.mkdtemp())
-    model_id = str(full_size_random_dir(work/'medgemma-4b-random')) if a.full_size else a.model
+    model_id = str(bench_model_dir(work/'medgemma-4b-random')) if a.full_size else a.model
     model, processor = load_model(model_id), load_processor(model_id)
     size = processor.image_processor.size['height']
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)

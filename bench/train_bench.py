@@ -13,17 +13,17 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import force_t4_policy, print_table
+from common import bench_model_dir, force_t4_policy, print_table
 from medgemma_lora.data import Record, write_jsonl
 from medgemma_lora.synth import synthesize
 from medgemma_lora.generate import render
-from medgemma_lora.models import compute_dtype, full_size_random_dir, load_processor
+from medgemma_lora.models import compute_dtype, load_processor
 from medgemma_lora.train import TrainConfig, train
 
 
-def long_answer_records(work, n, answer_tokens, processor):
-    "rtl records with one 896 px image whose answer is `answer_tokens` tokens long (a long evidence list)."
-    recs = synthesize('rtl', n, seed=0, out_dir=work, image_size=896)
+def long_answer_records(work, n, answer_tokens, processor, image_size=896):
+    "rtl records with one `image_size` px image whose answer is `answer_tokens` tokens long (a long evidence list)."
+    recs = synthesize('rtl', n, seed=0, out_dir=work, image_size=image_size)
     tok = processor.tokenizer
     out = []
     for r in recs:
@@ -44,7 +44,7 @@ def main(argv=None):
     if not torch.cuda.is_available(): sys.exit('train_bench needs a GPU')
     policy = force_t4_policy() if a.t4 else 'as the GPU allows'
     work = Path(tempfile.mkdtemp())
-    model_id = a.model or str(full_size_random_dir(work/'medgemma-4b-random'))
+    model_id = a.model or str(bench_model_dir(work/'medgemma-4b-random'))
     processor = load_processor(model_id)
     recs = long_answer_records(work, a.steps + 4, a.answer_tokens, processor)
     write_jsonl(recs[:a.steps], work/'train.jsonl'); write_jsonl(recs[a.steps:], work/'eval.jsonl')

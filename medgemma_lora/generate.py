@@ -135,6 +135,7 @@ def prompt_cache(model, enc):
         attention_mask=mask[:, :-1],
         position_ids=pos[:, :-1],
         use_cache=True,
+        logits_to_keep=1,  # the cache is the point; logits for every prompt position would be thrown away
         **({'token_type_ids': tt[:, :-1]} if tt is not None else {}),
         **extra,
     ).past_key_values
