@@ -276,9 +276,12 @@ def _merge_text(rep: dict) -> str:
             '|---|---|',
             f"| max abs logit difference, merged vs adapted | {rep['max_abs_diff']:.3g} |",
             f"| same, after reloading from disk | {rep['max_abs_diff_reloaded']:.3g} |",
-            f"| tolerance ({rep['dtype']}) | {rep['tolerance']:g} |",
+            f"| tolerance, merged ({rep['dtype']}) | {rep.get('tolerance_merge', rep['tolerance']):g} |",
+            f"| tolerance, reloaded ({rep.get('saved_dtype', rep['dtype'])}) | {rep['tolerance']:g} |",
             f"| greedy generations identical (before / after reload) | {rep['greedy_equal']} / "
             f"{rep['greedy_equal_reloaded']} |",
+            f"| greedy generations agree but at near ties (before / after reload) | {rep.get('greedy_ok', '—')} / "
+            f"{rep.get('greedy_ok_reloaded', '—')} |",
             f"| tied embeddings equal lm_head after reload | {rep['tied_ok']} |",
         ]
     )
