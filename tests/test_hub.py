@@ -108,8 +108,8 @@ def test_train_and_merge_from_a_kaggle_mount_name_the_hub_base_and_its_terms(tmp
     main(['data', 'rtl', '--out', str(tmp_path/'data'), '--n-train', '8', '--n-eval', '4'])
     adapter, dry = tmp_path/'adapter', tmp_path/'dry'
     monkeypatch.delenv('HF_TOKEN', raising=False); monkeypatch.delenv('HUGGING_FACE_HUB_TOKEN', raising=False)
-    main(['train', '--data', str(tmp_path/'data'), '--model', str(mount), '--out', str(adapter), '--max-steps', '2', '--batch-size', '2',
-          '--grad-accum', '1', '--push-to-hub', 'you/rtl-adapter', '--hub-dry-run', str(dry)])   # a dry run needs no token
+    main(['train', '--data', str(tmp_path/'data'), '--model', str(mount), '--out', str(adapter), '--max-steps', '2', '--per_device_train_batch_size', '2',
+          '--gradient_accumulation_steps', '1', '--push-to-hub', 'you/rtl-adapter', '--hub-dry-run', str(dry)])   # a dry run needs no token
     assert hub_calls == []
     assert sorted(p.relative_to(dry).as_posix() for p in dry.rglob('*') if p.is_file()) == upload_files(adapter)
     card = ModelCard.load(dry/'README.md')
