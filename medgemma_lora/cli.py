@@ -90,10 +90,10 @@ def given_settings(parser, argv, names) -> dict:
 
 
 def _setting_names(skip=()) -> set:
-    "The settings a `train` command line may give: `TrainConfig`'s fields and TRL's `SFTConfig` settings, less `skip`."
-    from medgemma_lora.train import TrainConfig, _sft_names
+    "The settings a `train` command line may give: `TrainConfig`'s fields and TRL's (not `SFT_FIXED`), less `skip`."
+    from medgemma_lora.train import SFT_FIXED, TrainConfig, _sft_names
 
-    return ({f.name for f in dataclasses.fields(TrainConfig)} | _sft_names()) - {'sft', *skip}
+    return ({f.name for f in dataclasses.fields(TrainConfig)} | _sft_names()) - {'sft', *SFT_FIXED, *skip}
 
 # %% ../nbs/07_cli.ipynb #10069ea7
 def preset_defaults(cmd: str, argv) -> dict:

@@ -83,7 +83,7 @@ def smoke_check(model, processor, image=None, targets=ALL_LINEAR, r: int = 4) ->
 
 # %% ../nbs/02_train_qlora.ipynb #17973e77
 def knob(default, help: str, sft=(), required: bool = False, choices=None):
-    "Declare a `TrainConfig` field once, for the config, the command line and TRL's `SFTConfig`."
+    "Declare a config field once: its default and help (the command line), and any trainer argument(s) it is passed to."
     sft = (sft,) if isinstance(sft, str) else tuple(sft)
     return field(default=default, metadata={'help': help, 'sft': sft, 'required': required, 'choices': choices})
 

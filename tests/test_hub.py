@@ -52,7 +52,7 @@ def test_every_cli_option_has_help_and_shows_its_default():
     assert set(subs) == set(COMMANDS)
     for name, sp in subs.items():
         for act in sp._actions:
-            if isinstance(act, argparse._HelpAction): continue
+            if isinstance(act, argparse._HelpAction) or act.help == argparse.SUPPRESS: continue   # hidden: old or refused flags
             what = act.help.split('(default')[0].strip() if act.help else ''
             assert what, f'{name} {act.option_strings or act.dest}: no help text'
             assert act.required or not act.option_strings or 'default' in act.help, f'{name} {act.option_strings}: no default shown in {act.help!r}'
