@@ -50,7 +50,7 @@ def main(argv=None):
     write_jsonl(recs[:a.steps], work/'train.jsonl'); write_jsonl(recs[a.steps:], work/'eval.jsonl')
     seq = len(processor.tokenizer(render(processor, recs[0], with_answer=True), add_special_tokens=False).input_ids) - 1 + 256
     cfg = TrainConfig.preset_config('pediatric', data=str(work), out=str(work/'adapter'), model=model_id, quantization=a.quantization,
-                                    max_steps=a.steps, batch_size=1, grad_accum=1, save_steps=10_000, logging_steps=5, max_eval_samples=2)
+                                    max_steps=a.steps, per_device_train_batch_size=1, gradient_accumulation_steps=1, save_steps=10_000, logging_steps=5, max_eval_samples=2)
     s = train(cfg)
     row = dict(gpu=torch.cuda.get_device_name(0), policy=policy, compute=str(compute_dtype('cuda')).replace('torch.', ''), quantization=a.quantization,
                lora=f'r{cfg.r} all-linear', seq_tokens=seq, steps=s['steps'], samples_per_s=round(s['train_samples_per_second'], 3),

@@ -61,7 +61,7 @@ medgemma-lora run rtl --out run --n-train 24 --n-eval 6 --max-steps 6
 for f in adapter/adapter_model.safetensors merged/model.safetensors predictions_merged.jsonl metrics.json report.md; do
   test -s "run/$f" || { echo "min_versions: run/$f missing"; exit 1; }
 done
-medgemma-lora train --data run/data --out qlora --preset rtl --quantization 4bit --max-steps 2 --batch-size 2
+medgemma-lora train --data run/data --out qlora --preset rtl --quantization 4bit --max-steps 2 --per_device_train_batch_size 2
 python - <<'PY'
 import json
 s = json.load(open('qlora/train_summary.json'))

@@ -47,7 +47,7 @@ def test_run_end_to_end_small(tmp_path, capsys, task):
     assert set(metrics['runs']) == {'base', 'merged', 'merged, images permuted', 'image-only probe'} and metrics['runs']['merged']['n_cases'] == 6
     assert metrics['runs']['image-only probe']['n_cases'] == 6
     assert [c['names'] for c in metrics['comparisons']] == [['base', 'merged'], ['merged, images permuted', 'merged']]
-    assert res['headline']['metric'] == h and json.loads((out/'adapter'/'train_config.json').read_text())['max_steps'] == 6
+    assert res['headline']['metric'] == h and json.loads((out/'adapter'/'train_config.json').read_text())['sft']['max_steps'] == 6
     assert len((out/'predictions_merged.jsonl').read_text().splitlines()) == 6
     if task != 'rtl':  # a trained model writes its fields: the fast option probabilities are the reference's
         from medgemma_lora.data import read_jsonl

@@ -19,9 +19,9 @@ def data(tmp_path_factory):
 
 
 def _flags(data, out, *extra):
-    return ['train', '--data', str(data), '--out', str(out), '--preset', 'rtl', '--max-steps', '6', '--batch-size', '8',
-            '--grad-accum', '1',
-            '--r', '8', '--alpha', '16', '--lr', '3e-3', '--logging-steps', '1', '--save-steps', '3', *extra]
+    return ['train', '--data', str(data), '--out', str(out), '--preset', 'rtl', '--max-steps', '6', '--per_device_train_batch_size', '8',
+            '--gradient_accumulation_steps', '1',
+            '--r', '8', '--alpha', '16', '--learning_rate', '3e-3', '--logging_steps', '1', '--save_steps', '3', *extra]
 
 
 def test_qlora_two_processes_match_one(data, tmp_path):
@@ -47,7 +47,7 @@ def test_qlora_two_processes_match_one(data, tmp_path):
 
 
 def test_refused_before_launch(data, tmp_path, capsys):
-    with pytest.raises(SystemExit) as e: main(_flags(data, tmp_path/'odd', '--batch-size', '1', '--num-processes', '2'))
+    with pytest.raises(SystemExit) as e: main(_flags(data, tmp_path/'odd', '--per_device_train_batch_size', '1', '--num-processes', '2'))
     assert e.value.code == 2 and 'multiple of 2' in capsys.readouterr().err
     assert not (tmp_path/'odd').exists()
     (tmp_path/'busy').mkdir(); (tmp_path/'busy'/'notes.txt').write_text('mine')

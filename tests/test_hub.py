@@ -54,7 +54,7 @@ def test_every_cli_option_has_help_and_shows_its_default():
     assert set(subs) == set(COMMANDS)
     for name, sp in subs.items():
         for act in sp._actions:
-            if isinstance(act, argparse._HelpAction): continue
+            if isinstance(act, argparse._HelpAction) or act.help == argparse.SUPPRESS: continue   # hidden: old or refused flags
             what = act.help.split('(default')[0].strip() if act.help else ''
             assert what, f'{name} {act.option_strings or act.dest}: no help text'
             assert act.required or not act.option_strings or 'default' in act.help, f'{name} {act.option_strings}: no default shown in {act.help!r}'
@@ -110,8 +110,8 @@ def test_train_and_merge_from_a_kaggle_mount_name_the_hub_base_and_its_terms(tmp
     main(['data', 'rtl', '--out', str(tmp_path/'data'), '--n-train', '8', '--n-eval', '4'])
     adapter, dry = tmp_path/'adapter', tmp_path/'dry'
     monkeypatch.delenv('HF_TOKEN', raising=False); monkeypatch.delenv('HUGGING_FACE_HUB_TOKEN', raising=False)
-    main(['train', '--data', str(tmp_path/'data'), '--model', str(mount), '--out', str(adapter), '--max-steps', '2', '--batch-size', '2',
-          '--grad-accum', '1', '--push-to-hub', 'you/rtl-adapter', '--hub-dry-run', str(dry)])   # a dry run needs no token
+    main(['train', '--data', str(tmp_path/'data'), '--model', str(mount), '--out', str(adapter), '--max-steps', '2', '--per_device_train_batch_size', '2',
+          '--gradient_accumulation_steps', '1', '--push-to-hub', 'you/rtl-adapter', '--hub-dry-run', str(dry)])   # a dry run needs no token
     assert hub_calls == []
     assert sorted(p.relative_to(dry).as_posix() for p in dry.rglob('*') if p.is_file()) == upload_files(adapter)
     card = ModelCard.load(dry/'README.md')

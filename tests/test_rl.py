@@ -11,8 +11,8 @@ from medgemma_lora.cli import main, run_command
 def ws(tmp_path_factory):
     w = tmp_path_factory.mktemp('rl')
     main(['data', 'clinical', '--out', str(w/'data'), '--n-train', '48', '--n-val', '4', '--n-eval', '8'])
-    main(['train', '--data', str(w/'data'), '--out', str(w/'sft'), '--preset', 'clinical', '--max-steps', '20', '--batch-size', '8',
-          '--grad-accum', '1', '--lr', '3e-3', '--targets', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj'])
+    main(['train', '--data', str(w/'data'), '--out', str(w/'sft'), '--preset', 'clinical', '--max-steps', '20', '--per_device_train_batch_size', '8',
+          '--gradient_accumulation_steps', '1', '--learning_rate', '3e-3', '--targets', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj'])
     return w
 
 

@@ -23,7 +23,7 @@ def ws(tmp_path_factory):
     w = tmp_path_factory.mktemp('ws')
     main(['data', 'pediatric', '--out', str(w/'data'), '--n-train', '8', '--n-eval', '4'])
     main(['train', '--data', str(w/'data'), '--out', str(w/'adapter'), '--preset', 'pediatric', '--max-steps', '2',
-          '--batch-size', '4', '--grad-accum', '1', '--r', '4', '--alpha', '8'])
+          '--per_device_train_batch_size', '4', '--gradient_accumulation_steps', '1', '--r', '4', '--alpha', '8'])
     main(['merge', '--adapter', str(w/'adapter'), '--out', str(w/'merged')])
     main(['predict', '--data', str(w/'data'/'eval.jsonl'), '--out', str(w/'preds.jsonl'), '--batch-size', '4'])
     main(['score', 'pediatric', '--predictions', str(w/'preds.jsonl'), '--references', str(w/'data'/'eval.jsonl'), '--out', str(w/'score'/'metrics.json')])
@@ -67,12 +67,15 @@ BAD = [  # (name, argv with {w} for the workspace, words the message must hold)
     ('data with an absolute image path', ['data', 'pediatric', '--from', f'{W}/src/absolute.jsonl', '--out', f'{W}/x'], '--allow-outside-images'),
     ('data for an unknown task', ['data', 'radiology', '--out', f'{W}/x'], 'invalid choice'),
     ('data for an unknown subtask', ['data', 'pediatric', '--subtask', 'elbow', '--out', f'{W}/x'], "unknown subtask 'elbow'"),
-    ('train with --grad-accum 0', TRAIN + ['--grad-accum', '0'], 'grad_accum must be > 0'),
+    ('train with --gradient_accumulation_steps 0', TRAIN + ['--gradient_accumulation_steps', '0'], 'gradient_accumulation_steps must be a finite number > 0'),
     ('train with --max-steps -5', TRAIN[:-1] + ['-5'], 'max_steps must be -1'),
-    ('train with --epochs 0', TRAIN[:-2] + ['--epochs', '0'], 'epochs must be > 0'),
-    ('train with a negative learning rate', TRAIN + ['--lr', '-1'], 'lr must be > 0'),
+    ('train with --num_train_epochs 0', TRAIN[:-2] + ['--num_train_epochs', '0'], 'num_train_epochs must be a finite number > 0'),
+    ('train with a negative learning rate', TRAIN + ['--learning_rate', '-1'], 'learning_rate must be a finite number > 0'),
+    ('train with an infinite learning rate', TRAIN + ['--learning-rate', 'inf'], 'learning_rate must be a finite number > 0, got inf'),
+    ('train with an old flag', TRAIN + ['--lr', '1e-3'], '--lr: now --learning_rate'),
+    ('train setting the output folder twice', TRAIN + ['--output_dir', 'x'], '--output_dir: set by the run'),
     ('train with an unknown target module', TRAIN + ['--targets', 'q_proj,qkv'], 'unknown LoRA target modules'),
-    ('train with an unknown schedule', TRAIN + ['--scheduler', 'cosine_annealing'], 'unknown scheduler'),
+    ('train with an unknown schedule', TRAIN + ['--lr_scheduler_type', 'cosine_annealing'], "invalid choice: 'cosine_annealing'"),
     ('train with 3-bit weights', TRAIN + ['--quantization', '3bit'], 'quantization must be'),
     ('train without data', ['train', '--data', f'{W}/nope', '--out', f'{W}/x'], 'train.jsonl not found'),
     ('train into a finished run', ['train', '--data', f'{W}/data', '--out', f'{W}/adapter', '--max-steps', '2'], 'pass --resume to continue it'),
@@ -122,7 +125,8 @@ def test_overwrite_replaces_only_when_asked_and_only_what_it_replaces(ws, tmp_pa
 def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_one(ws, tmp_path, capsys):
     """The process dies (os._exit) after checkpoint-4's weights and optimizer are written but before its trainer state:
     resuming passes over checkpoint-4, continues from checkpoint-2, and ends with the uninterrupted run's adapter."""
-    args = dict(data=str(ws/'data'), r=4, alpha=8, max_steps=6, batch_size=2, grad_accum=1, save_steps=2, logging_steps=1, lr=3e-3)
+    args = dict(data=str(ws/'data'), r=4, alpha=8, max_steps=6, per_device_train_batch_size=2, gradient_accumulation_steps=1,
+                save_steps=2, logging_steps=1, learning_rate=3e-3)
     script = textwrap.dedent(f'''
         import os, transformers
         from medgemma_lora.train import TrainConfig, train

@@ -73,7 +73,7 @@ def test_a_task_registered_outside_the_package_runs_end_to_end(tmp_path):
     data, adapter = tmp_path / 'data', tmp_path / 'adapter'
     run_command(['data', 'derm', '--out', str(data), '--n-train', '16', '--n-eval', '6'])
     assert (data / 'train.jsonl').is_file() and (data / 'eval.jsonl').is_file()
-    res = run_command(['train', '--data', str(data), '--out', str(adapter), '--max-steps', '2', '--batch-size', '4'])
+    res = run_command(['train', '--data', str(data), '--out', str(adapter), '--max-steps', '2', '--per_device_train_batch_size', '4'])
     assert res['steps'] == 2 and (adapter / 'adapter_model.safetensors').is_file()
     preds = tmp_path / 'preds.jsonl'
     run_command(['predict', '--adapter', str(adapter), '--data', str(data / 'eval.jsonl'), '--out', str(preds)])

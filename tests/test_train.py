@@ -21,8 +21,8 @@ def data_dir(tmp_path_factory):
 
 
 def _cfg(data_dir, out, **kw):
-    base = dict(data=str(data_dir), out=str(out), r=4, alpha=8, targets=ALL_LINEAR, lr=3e-3, max_steps=8, batch_size=4,
-                grad_accum=1, save_steps=4, logging_steps=2, dropout=0.0)
+    base = dict(data=str(data_dir), out=str(out), r=4, alpha=8, targets=ALL_LINEAR, learning_rate=3e-3, max_steps=8,
+                per_device_train_batch_size=4, gradient_accumulation_steps=1, save_steps=4, logging_steps=2, dropout=0.0)
     return TrainConfig.preset_config('rtl', **{**base, **kw})
 
 
@@ -69,7 +69,7 @@ def test_resume_matches_uninterrupted_run(data_dir, tmp_path):
 def test_qlora_trains_and_merges_via_cli(data_dir, tmp_path, capsys):
     from medgemma_lora.cli import main
     main(['train', '--data', str(data_dir), '--out', str(tmp_path/'qlora'), '--preset', 'pediatric', '--quantization', '4bit',
-          '--max-steps', '4', '--batch-size', '4', '--lr', '3e-3', '--r', '4', '--alpha', '8'])
+          '--max-steps', '4', '--per_device_train_batch_size', '4', '--learning-rate', '3e-3', '--r', '4', '--alpha', '8'])
     out = capsys.readouterr().out
     assert f'wrote adapter to {tmp_path/"qlora"}' in out
     summary = json.loads((tmp_path/'qlora'/'train_summary.json').read_text())
@@ -97,10 +97,10 @@ def test_unavailable_gated_model_says_how_to_get_access():
 
 @pytest.mark.parametrize('scheduler', ['constant', 'cosine'])
 def test_the_schedule_reaches_the_trainer(data_dir, tmp_path, scheduler):
-    """The learning rate the trainer logs follows `TrainConfig.scheduler`: flat for `constant`; for `cosine`, after the
+    """The learning rate the trainer logs follows TRL's `lr_scheduler_type`: flat for `constant`; for `cosine`, after the
     warm-up, peak * (1 + cos(pi * progress)) / 2 (40 steps: about 0.88 of peak at step 10 and 0.17 at step 30)."""
-    cfg = _cfg(data_dir, tmp_path/scheduler, scheduler=scheduler, max_steps=40, batch_size=2, logging_steps=1, save_steps=40,
-               warmup_ratio=0.0, lr=1e-3)
+    cfg = _cfg(data_dir, tmp_path/scheduler, lr_scheduler_type=scheduler, max_steps=40, per_device_train_batch_size=2,
+               logging_steps=1, save_steps=40, warmup_steps=0.0, learning_rate=1e-3)
     train(cfg)
     lrs = {h['step']: h['learning_rate'] for h in json.loads((tmp_path/scheduler/'log_history.json').read_text()) if 'learning_rate' in h}
     assert len(lrs) == 40
@@ -111,15 +111,19 @@ def test_the_schedule_reaches_the_trainer(data_dir, tmp_path, scheduler):
         assert 0.86 < lrs[10] / 1e-3 < 0.90 and 0.15 < lrs[30] / 1e-3 < 0.19
 
 
-def test_every_knob_is_consumed():
-    """Each `TrainConfig` field either declares the `SFTConfig` argument it is passed to (checked in the notebook) or is
-    read by name in medgemma_lora/train.py; and the `train`/`run` argument builders write none of them by hand."""
+def test_every_setting_has_one_home():
+    """Each `TrainConfig` field is ours (TRL has no setting of that name) and read by name in medgemma_lora/train.py;
+    the `train`/`run` argument builders write no flag by hand, neither ours nor TRL's."""
     import inspect
     from dataclasses import fields
+    from trl import SFTConfig
     import medgemma_lora.cli as cli, medgemma_lora.train
     train_src = Path(medgemma_lora.train.__file__).read_text()
     train_args, run_args = inspect.getsource(cli._train_args), inspect.getsource(cli._run_args)
+    trl = {f.name for f in fields(SFTConfig)}
     for f in fields(TrainConfig):
-        assert f.metadata['sft'] or re.search(rf'\bcfg\.{f.name}\b', train_src), f'{f.name} is never used'
-        flag = f"'--{f.name.replace('_', '-')}'"
-        assert flag not in train_args and (f.name in cli.RUN_SETS or flag not in run_args), f'{flag} is written by hand'
+        assert f.name not in trl, f'{f.name} is a TRL setting: take it from SFTConfig'
+        assert re.search(rf'\bcfg\.{f.name}\b', train_src), f'{f.name} is never used'
+    for name in [f.name for f in fields(TrainConfig)] + sorted(trl):
+        for flag in (f"'--{name}'", f"'--{name.replace('_', '-')}'"):
+            assert flag not in train_args and (name in cli.RUN_SETS or flag not in run_args), f'{flag} is written by hand'
