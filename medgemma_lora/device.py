@@ -56,11 +56,11 @@ class DevicePlan:
         return self.processes * self.per_device_batch * self.grad_accum
 
     def train_fields(self) -> dict:
-        "The `TrainConfig` fields this plan sets; `per_process_batch` splits the batch over `processes`."
+        "The settings this plan sets (for `TrainConfig.preset_config`); `per_process_batch` splits the batch."
         b = self.per_device_batch
         return dict(
-            batch_size=b,
-            grad_accum=self.effective_batch // b,
+            per_device_train_batch_size=b,
+            gradient_accumulation_steps=self.effective_batch // b,
             quantization=self.quantization,
             gradient_checkpointing=self.gradient_checkpointing,
         )

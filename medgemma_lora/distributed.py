@@ -80,7 +80,12 @@ def launch_train(
 # %% ../nbs/02b_distributed.ipynb #0ddd7d94
 def train_processes(cfg, facts=None) -> int:
     "The processes a `train` of `cfg` starts by default: one per visible GPU that splits its effective batch evenly."
-    return data_parallel_processes(facts or device_facts(), cfg.batch_size * cfg.grad_accum)
+    from medgemma_lora.train import SFT_DEFAULTS
+
+    s = {**SFT_DEFAULTS, **cfg.sft}
+    return data_parallel_processes(
+        facts or device_facts(), s['per_device_train_batch_size'] * s['gradient_accumulation_steps']
+    )
 
 # %% ../nbs/02b_distributed.ipynb #e10e3ce6
 def train_all_gpus(cfg, resume: bool = False, overwrite: bool = False, progress: bool = True, facts=None) -> dict:
