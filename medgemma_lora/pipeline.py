@@ -8,7 +8,7 @@ __all__ = ['ABLATED', 'PROBE', 'evaluate_models', 'run_pipeline']
 # %% ../nbs/03d_pipeline.ipynb #ee5f7e46
 import json, re, time
 from pathlib import Path
-from .data import check_output, output_lock, read_jsonl, write_jsonl
+from .data import check_output, get_task, output_lock, read_jsonl, write_jsonl
 from .sources import make_dataset
 from .train import TINY_TRAINING, TrainConfig, train
 from .merge import merge
@@ -113,8 +113,22 @@ def evaluate_models(
         if spec.get('probe'):
             notes += [w for w in [probe_warning(task, scored[name], name)] if w]
     comps = [compare_scored(task, scored[a], scored[b], names=(a, b)) for a, b in pairs]
+    oracle = get_task(task).oracles
+    answers, needs_both = oracle(refs) if oracle else ({}, [])
+    oracles = {
+        'scored': {
+            k: score(task, [{'id': r.id, 'output': o} for r, o in zip(refs, v)], refs) for k, v in answers.items()
+        },
+        'needs_both': needs_both,
+    }
     paths = write_report(
-        out, scored, f'{task} evaluation: ' + ' vs '.join(names), task=task, comparisons=comps, notes=notes
+        out,
+        scored,
+        f'{task} evaluation: ' + ' vs '.join(names),
+        task=task,
+        comparisons=comps,
+        notes=notes,
+        oracles=oracles if answers else None,
     )
     return {**json.loads(paths['metrics'].read_text(encoding='utf-8')), 'cases_per_second': timing}
 
