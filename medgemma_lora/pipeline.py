@@ -110,8 +110,6 @@ def evaluate_models(
         timing[name] = round(len(rows) / (time.time() - t0), 3)
         write_jsonl(rows, out / files[name])
         scored[name] = score(task, rows, refs, details=True)
-        if spec.get('probe'):
-            notes += [w for w in [probe_warning(task, scored[name], name)] if w]
     comps = [compare_scored(task, scored[a], scored[b], names=(a, b)) for a, b in pairs]
     oracle = get_task(task).oracles
     answers, needs_both = oracle(refs) if oracle else ({}, [])
@@ -121,6 +119,11 @@ def evaluate_models(
         },
         'needs_both': needs_both,
     }
+    ceiling = list(oracles['scored'].values())[-1] if answers else None  # the last oracle sees the whole case
+    for name, spec in runs.items():  # the probe against the data's ceiling and the model it is set against
+        vs = spec.get('versus')
+        warn = spec.get('probe') and probe_warning(task, scored[name], name, scored.get(vs), vs, ceiling)
+        notes += [warn] if warn else []
     paths = write_report(
         out,
         scored,
@@ -201,7 +204,7 @@ def _run_pipeline(
         'base': {'model': model, 'quantization': q},
         'merged': {'model': merged, 'quantization': q},
         ABLATED: {'model': merged, 'quantization': q, 'images': 'permuted'},
-        PROBE: {'model': model, 'quantization': q, 'probe': True},
+        PROBE: {'model': model, 'quantization': q, 'probe': True, 'versus': 'merged'},
     }
     metrics = evaluate_models(
         task,
