@@ -133,10 +133,10 @@ def probe_predictions(
         rows.append({'id': r.id, 'output': out, **({'option_probs': probs} if probs else {})})
     return rows
 
+# %% ../nbs/03e_probe.ipynb #97c9a6b8
+GIVEAWAY, GIVEAWAY_MARGIN = 0.95, 0.05  # a content metric this high, or this close to the ceiling or the model
+
 # %% ../nbs/03e_probe.ipynb #c0ba53e6
-GIVEAWAY, GIVEAWAY_MARGIN = 0.95, 0.05
-
-
 def probe_warning(
     task: str, metrics: dict, name: str = 'image-only probe', model=None, model_name='merged', ceiling=None
 ) -> str | None:
@@ -154,10 +154,6 @@ def probe_warning(
         elif top is not None and v >= top - GIVEAWAY_MARGIN:
             hits.append(f"{k} {v:.2f} (within {GIVEAWAY_MARGIN} of the data's ceiling {top:.2f}: the image is enough)")
         elif mv is not None and v >= mv - GIVEAWAY_MARGIN:
-            hits.append(
-                f'{k} {v:.2f} (within {GIVEAWAY_MARGIN} of `{model_name}`, {mv:.2f}: '
-                'the model does no better than the image alone)'
-            )
-    if not hits:
-        return None
-    return f"`{name}` reaches {'; '.join(hits)} from the image alone, without the prompt."
+            why = 'the model does no better than the image alone'
+            hits.append(f'{k} {v:.2f} (within {GIVEAWAY_MARGIN} of `{model_name}`, {mv:.2f}: {why})')
+    return f"`{name}` reaches {'; '.join(hits)} from the image alone, without the prompt." if hits else None
