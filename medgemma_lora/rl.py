@@ -109,7 +109,7 @@ class RLConfig:
         return self.adapter  # what the run folder's rules treat as this run's model input
 
 
-TINY_RL = dict(lr=3e-4, max_steps=200, r=8, alpha=16, max_completion_length=16)
+TINY_RL = dict(lr=3e-4, max_steps=200, r=8, alpha=16, max_completion_length=16, num_generations=8)
 
 # %% ../nbs/06b_rl.ipynb #d7c648bd
 def rl_config(**overrides) -> RLConfig:
