@@ -71,3 +71,15 @@ def test_rtl_reward_prices_an_invented_claim():
     text = json.dumps(ans)
     assert rtl_reward(r, parse_answer('rtl', r.target), truth, r.target) == 1.0
     assert abs(rtl_reward(r, parse_answer('rtl', text), truth, text) - 0.0) < 1e-9   # 2 right of 4: no better than chance
+
+
+def test_evaluate_models_reports_the_oracles(tmp_path):
+    "The pipeline's report gets the task's oracle rows, beside a run (here the image-only probe, the cheapest)."
+    from medgemma_lora.pipeline import PROBE, evaluate_models
+    from medgemma_lora.sources import make_dataset
+
+    make_dataset('clinical', tmp_path / 'data', n_train=16, n_eval=8, seed=0, verbose=False)
+    m = evaluate_models('clinical', tmp_path / 'data', {PROBE: {'model': 'tiny', 'probe': True}}, tmp_path / 'out',
+                        progress=False)
+    assert list(m['oracles']) == [*CLINICAL_ORACLES, 'needs_both'] and m['oracles']['needs_both']['n'] == 8
+    assert '## Oracles' in (tmp_path / 'out' / 'report.md').read_text()
