@@ -54,6 +54,7 @@ class Task:
     regress: tuple = ()  # answer fields the probe predicts as numbers (a ridge, not a classifier)
     user_text: Callable | None = None  # (record) -> the user turn's text; None: instruction, blank line, prompt
     train_only: Callable | None = None  # (record) -> True for records that train but are never scored
+    oracles: Callable | None = None  # (records) -> ({name: [answer text]}, [needs image and text]): partial readers
     example: tuple = (None, '')  # (subtask, prompt) of the model card's usage snippet
     preset: dict = field(default_factory=dict)  # the LoRA shape to start from (r, alpha, dropout, targets)
 

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['CLINICAL_MODALITIES', 'CLINICAL_VERDICTS', 'ERROR_TYPES', 'SEVERITIES', 'CLINICAL_SYSTEM_PROMPT',
-           'CLINICAL_INSTRUCTION', 'CLINICAL_ANSWER', 'CLINICAL_SCENARIOS', 'CLINICAL_SEE_IMAGE', 'MODALITY_ALIASES',
-           'CLINICAL_ROW_KEYS', 'CLINICAL_HEADLINE', 'CLINICAL_LABELS', 'CLINICAL_NOTES', 'CLINICAL_DEFINITIONS',
-           'TASK', 'check_clinical', 'parse_verdict', 'read_verdict', 'clinical_target', 'clinical_prompt',
-           'draw_histopathology', 'draw_brain_mri', 'draw_ultrasound', 'synthesize', 'clinical_record', 'load_clinical',
-           'clinical_reward', 'score_clinical', 'plot_clinical', 'clinical_answer_reward', 'clinical_probe_fields',
+           'CLINICAL_INSTRUCTION', 'CLINICAL_ANSWER', 'CLINICAL_SCENARIOS', 'CLINICAL_NORMAL_CARE',
+           'CLINICAL_SEE_IMAGE', 'CLINICAL_ORACLES', 'MODALITY_ALIASES', 'CLINICAL_ROW_KEYS', 'CLINICAL_HEADLINE',
+           'CLINICAL_LABELS', 'CLINICAL_NOTES', 'CLINICAL_DEFINITIONS', 'TASK', 'check_clinical', 'parse_verdict',
+           'read_verdict', 'clinical_verdict', 'clinical_target', 'clinical_prompt', 'synthesize',
+           'clinical_posteriors', 'clinical_oracles', 'clinical_record', 'load_clinical', 'clinical_reward',
+           'score_clinical', 'plot_clinical', 'clinical_answer_reward', 'clinical_probe_fields',
            'clinical_probe_answer']
 
 # %% ../nbs/05_eval_clinical.ipynb #1abd35e4
@@ -20,12 +21,12 @@ from .data import new_figure, save_figure
 from .score import Case, Tally, binary_metrics, case_scores
 from .sources import _norm_word, _provenance
 from .sources import _cost, _split_name, load_rows
-from .synth import _ellipse, _finish, _grid, _pick, draw_chest, synth_records
+from .synth import _pick, draw_brain_mri, draw_chest, draw_histopathology, draw_ultrasound, synth_records
 
 # %% ../nbs/05_eval_clinical.ipynb #941a5acc
 CLINICAL_MODALITIES = ('xray', 'histopathology', 'mri', 'ultrasound')
 CLINICAL_VERDICTS = ('ERROR', 'CORRECT')
-ERROR_TYPES = ('none', 'overtreatment', 'unnecessary_procedure')
+ERROR_TYPES = ('none', 'overtreatment', 'unnecessary_procedure', 'undertreatment', 'wrong_treatment')
 SEVERITIES = ('none', 'moderate', 'high', 'critical')
 
 # %% ../nbs/05_eval_clinical.ipynb #814de897
@@ -105,55 +106,97 @@ CLINICAL_ANSWER = Answer(
 )
 
 # %% ../nbs/05_eval_clinical.ipynb #277919be
-# modality -> (image_type, evidence word, abnormal finding, normal finding, treatments)
-# treatment: (text, short name for the ERROR reason, error_type, severity, cost_impact in USD)
+# modality -> (image_type, evidence word, findings, treatments); the first finding is the normal study
+# finding: (key, text) for normal; (key, text, severity and cost in USD of leaving it untreated) for a finding
+# treatment: (text, short name, the finding it treats, error_type and severity when given without it, cost in USD)
 CLINICAL_SCENARIOS = {
     'xray': (
         'chest_xray',
         'imaging',
-        'Right lower lobe consolidation',
-        'Clear lung fields, no consolidation',
         (
-            ('Oral antibiotics for community-acquired pneumonia', 'Antibiotics', 'overtreatment', 'moderate', 150),
-            ('Hospital admission with IV antibiotics', 'Admission', 'overtreatment', 'high', 9000),
-            ('Bronchoscopy with lavage', 'Bronchoscopy', 'unnecessary_procedure', 'high', 3500),
+            ('normal', 'Clear lung fields, no consolidation or effusion'),
+            ('consolidation', 'Right lower lobe consolidation', 'high', 12000),
+            ('effusion', 'Large right pleural effusion', 'high', 8000),
+        ),
+        (
+            ('Oral antibiotics for pneumonia', 'Antibiotics', 'consolidation', 'overtreatment', 'moderate', 150),
+            ('Hospital admission with IV antibiotics', 'Admission', 'consolidation', 'overtreatment', 'high', 9000),
+            ('Ultrasound-guided thoracentesis', 'Thoracentesis', 'effusion', 'unnecessary_procedure', 'high', 2500),
+            ('Chest drain insertion', 'Chest drain', 'effusion', 'unnecessary_procedure', 'critical', 6000),
         ),
     ),
     'histopathology': (
         'he_slide',
         'pathology',
-        'Invasive adenocarcinoma, crowded atypical nuclei',
-        'Benign tissue, no malignant cells',
         (
-            ('Adjuvant chemotherapy', 'Chemotherapy', 'overtreatment', 'critical', 60000),
-            ('Surgical resection with lymph node dissection', 'Surgery', 'unnecessary_procedure', 'critical', 35000),
-            ('Referral for radiotherapy', 'Radiotherapy', 'overtreatment', 'high', 25000),
+            ('normal', 'Benign tissue, no malignant cells'),
+            ('adenocarcinoma', 'Invasive adenocarcinoma, crowded atypical nuclei', 'critical', 100000),
+            ('lymphoma', 'Diffuse lymphoma, sheets of small atypical lymphoid cells', 'critical', 90000),
+        ),
+        (
+            ('Surgical resection', 'Surgery', 'adenocarcinoma', 'unnecessary_procedure', 'critical', 35000),
+            ('Adjuvant FOLFOX chemotherapy', 'Chemotherapy', 'adenocarcinoma', 'overtreatment', 'critical', 60000),
+            ('R-CHOP chemoimmunotherapy', 'R-CHOP', 'lymphoma', 'overtreatment', 'critical', 50000),
+            ('Bone marrow biopsy for staging', 'Marrow biopsy', 'lymphoma', 'unnecessary_procedure', 'moderate', 2000),
         ),
     ),
     'mri': (
         'brain_mri',
         'imaging',
-        'Ring-enhancing intracranial mass',
-        'No intracranial mass',
         (
-            ('Craniotomy and tumour resection', 'Surgery', 'unnecessary_procedure', 'critical', 80000),
-            ('Stereotactic brain biopsy', 'Biopsy', 'unnecessary_procedure', 'high', 15000),
-            ('High-dose dexamethasone', 'Steroid therapy', 'overtreatment', 'moderate', 300),
+            ('normal', 'No intracranial abnormality'),
+            ('mass', 'Ring-enhancing intracranial mass', 'critical', 80000),
+            ('hydrocephalus', 'Obstructive hydrocephalus, enlarged ventricles', 'critical', 50000),
+        ),
+        (
+            ('Craniotomy and tumour resection', 'Craniotomy', 'mass', 'unnecessary_procedure', 'critical', 80000),
+            ('Stereotactic brain biopsy', 'Biopsy', 'mass', 'unnecessary_procedure', 'high', 15000),
+            ('Ventriculoperitoneal shunt', 'Shunt', 'hydrocephalus', 'unnecessary_procedure', 'critical', 40000),
+            ('External ventricular drain', 'Drain', 'hydrocephalus', 'unnecessary_procedure', 'high', 20000),
         ),
     ),
     'ultrasound': (
         'breast_ultrasound',
         'imaging',
-        'Irregular hypoechoic breast mass',
-        'Normal breast tissue, no mass',
         (
-            ('Ultrasound-guided core biopsy', 'Biopsy', 'unnecessary_procedure', 'moderate', 1500),
-            ('Lumpectomy', 'Surgery', 'unnecessary_procedure', 'critical', 20000),
-            ('Neoadjuvant endocrine therapy', 'Endocrine therapy', 'overtreatment', 'high', 6000),
+            ('normal', 'Normal breast tissue, no mass'),
+            ('mass', 'Irregular hypoechoic breast mass', 'critical', 60000),
+            ('abscess', 'Breast abscess, a thick-walled fluid collection', 'high', 5000),
+        ),
+        (
+            ('Ultrasound-guided core biopsy', 'Biopsy', 'mass', 'unnecessary_procedure', 'moderate', 1500),
+            ('Lumpectomy', 'Surgery', 'mass', 'unnecessary_procedure', 'critical', 20000),
+            ('Ultrasound-guided abscess drainage', 'Drainage', 'abscess', 'unnecessary_procedure', 'moderate', 1200),
+            ('Oral flucloxacillin', 'Antibiotics', 'abscess', 'overtreatment', 'moderate', 100),
         ),
     ),
 }
+# what fits a normal study, in every modality (never an overtreatment; an undertreatment of a finding)
+CLINICAL_NORMAL_CARE = (
+    ('No treatment, routine follow-up', 'Follow-up', 'normal', 'none', 'none', 0),
+    ('Reassurance and discharge', 'Discharge', 'normal', 'none', 'none', 0),
+)
 CLINICAL_SEE_IMAGE = 'See attached image'
+
+# %% ../nbs/05_eval_clinical.ipynb #8f6224f4
+def clinical_verdict(modality, finding, treatment) -> tuple:
+    "`(verdict, reason, error_type, severity, cost_impact)` of `treatment` (its text) for a study showing `finding`."
+    _, word, findings, treatments = CLINICAL_SCENARIOS[modality]
+    found = {f[0]: f for f in findings}
+    care = {t[0]: t for t in CLINICAL_NORMAL_CARE + treatments}
+    require_member(finding, list(found), f'clinical_verdict({modality})', 'finding')
+    require_member(treatment, list(care), f'clinical_verdict({modality})', 'treatment')
+    _, short, treats, etype, sev, cost = care[treatment]
+    if treats == finding:
+        what = 'a normal study' if finding == 'normal' else f'the {finding} on {word}'
+        return 'CORRECT', f'{short} fits {what}', 'none', 'none', 0
+    if finding == 'normal':
+        return 'ERROR', f'{short} not indicated by {word}', etype, sev, cost
+    _, _, f_sev, f_cost = found[finding]
+    if treats == 'normal':
+        return 'ERROR', f'{finding.capitalize()} on {word} left untreated', 'undertreatment', f_sev, f_cost
+    worse = max(sev, f_sev, key=SEVERITIES.index)
+    return 'ERROR', f'{short} does not treat the {finding} on {word}', 'wrong_treatment', worse, cost + f_cost
 
 # %% ../nbs/05_eval_clinical.ipynb #5e665393
 def clinical_target(verdict, reason):
@@ -171,109 +214,39 @@ def clinical_prompt(age, sex, finding, treatment, image_type=None):
         + f'**Clinical Finding:** {finding}\n**Prescribed Treatment:** {treatment}'
     )
 
-# %% ../nbs/05_eval_clinical.ipynb #21d33560
-def draw_histopathology(rng, size=64, abnormal=False):
-    "Toy H&E slide (RGB): pink stroma with purple nuclei, crowded, large and dark when `abnormal`."
-    yy, xx = _grid(size)
-    arr = np.empty((size, size, 3))
-    arr[:] = (232, 185, 205)
-    arr += rng.normal(0, 10, (size, size, 1))
-    n, (rlo, rhi), col = (70, (0.035, 0.06), (75, 30, 115)) if abnormal else (22, (0.02, 0.03), (135, 80, 165))
-    cy, cx = rng.uniform(0.3, 0.7, 2)
-    for _ in range(n):
-        y, x = ((cy, cx) + rng.normal(0, 0.2, 2)) if abnormal else rng.uniform(0.05, 0.95, 2)
-        r = rng.uniform(rlo, rhi)
-        arr[_ellipse(yy, xx, y, x, r, r * rng.uniform(0.6, 1.0), rng.uniform(0, math.pi))] = col
-    return _finish(arr, rng, 5.0, 'RGB')
-
-# %% ../nbs/05_eval_clinical.ipynb #be018fc4
-def draw_brain_mri(rng, size=64, abnormal=False):
-    "Toy axial T1+contrast brain MRI: skull, brain, ventricles; `abnormal` adds a ring-enhancing mass with oedema."
-    yy, xx = _grid(size)
-    arr = np.full((size, size), 10.0)
-    arr[_ellipse(yy, xx, 0.5, 0.5, 0.44, 0.36)] = 190
-    arr[_ellipse(yy, xx, 0.5, 0.5, 0.41, 0.33)] = 95
-    for s in (-1, 1):
-        arr[_ellipse(yy, xx, 0.48, 0.5 + s * 0.05, 0.1, 0.035, s * 0.3)] = 35
-    if abnormal:
-        cy, cx = rng.uniform(0.3, 0.65), 0.5 + rng.choice([-1, 1]) * rng.uniform(0.14, 0.2)
-        r = rng.uniform(0.08, 0.11)
-        arr[_ellipse(yy, xx, cy, cx, r * 1.5, r * 1.5)] = 120
-        arr[_ellipse(yy, xx, cy, cx, r, r)] = 230
-        arr[_ellipse(yy, xx, cy, cx, r * 0.55, r * 0.55)] = 50
-    return _finish(arr, rng)
-
-# %% ../nbs/05_eval_clinical.ipynb #fb3108c4
-def draw_ultrasound(rng, size=64, abnormal=False):
-    "Toy breast ultrasound: a speckled sector from a top apex; `abnormal` adds an irregular hypoechoic shadowing mass."
-    yy, xx = _grid(size)
-    dy, dx = yy - 0.02, xx - 0.5
-    rad, ang = np.hypot(dy, dx), np.arctan2(dx, dy)
-    sector = (rad < 0.95) & (np.abs(ang) < 0.6)
-    arr = np.where(sector, rng.rayleigh(55, (size, size)) + 30 * (yy > 0.25), 5.0)
-    if abnormal:
-        cy, cx = rng.uniform(0.45, 0.6), 0.5 + rng.uniform(-0.12, 0.12)
-        m = np.zeros_like(sector)
-        for _ in range(4):
-            y, x = cy + rng.normal(0, 0.03), cx + rng.normal(0, 0.03)
-            m |= _ellipse(yy, xx, y, x, rng.uniform(0.06, 0.09), rng.uniform(0.07, 0.11))
-        arr[m & sector] *= 0.2
-        arr[sector & (yy > cy) & (np.abs(xx - cx) < 0.07) & ~m] *= 0.5
-    return _finish(arr, rng, 4.0)
-
 # %% ../nbs/05_eval_clinical.ipynb #d28a970b
 _CLINICAL_DRAW = {
-    'xray': lambda rng, size, abnormal: draw_chest(rng, size, consolidation=abnormal),
+    'xray': lambda rng, size, f: draw_chest(rng, size, consolidation=f == 'consolidation', effusion=f == 'effusion'),
     'histopathology': draw_histopathology,
     'mri': draw_brain_mri,
     'ultrasound': draw_ultrasound,
 }
 
 
-def _synth_clinical(j, rng, prng, pid, image_share=0.5):
-    "One clinical case: an appropriate or inappropriate treatment for a normal or abnormal study."
+def _synth_clinical(j, rng, prng, pid, image_share=0.75):
+    "One clinical case: a treatment that fits the finding the image shows, or one that does not."
     modality = CLINICAL_MODALITIES[j % len(CLINICAL_MODALITIES)]
-    image_type, word, abn_text, norm_text, treatments = CLINICAL_SCENARIOS[modality]
-    tk = int(rng.integers(len(treatments)))
-    treatment, short, etype, sev, cost = treatments[tk]
-    abnormal = bool(rng.random() < 0.5)
-    see_image = bool(rng.random() < image_share)
-    finding = CLINICAL_SEE_IMAGE if see_image else (abn_text if abnormal else norm_text)
+    image_type, _, findings, treatments = CLINICAL_SCENARIOS[modality]
+    fk = int(rng.integers(len(findings)))
+    finding, correct = findings[fk][0], bool(rng.random() < 0.5)
+    options = [t[0] for t in CLINICAL_NORMAL_CARE + treatments if (t[2] == finding) == correct]
+    treatment = _pick(rng, options)
+    stated = bool(rng.random() >= image_share)
     age, sex = int(prng.integers(25, 86)), _pick(prng, ('Male', 'Female'))
-    if abnormal:
-        verdict, reason, etype, sev, cost = 'CORRECT', f'Treatment matches {word} findings', 'none', 'none', 0
-        slug = 'abnormal_appropriate'
-    else:
-        verdict, reason = 'ERROR', f'{short} not indicated by {word}'
-        slug = f'normal_unnecessary_{short.lower().replace(" ", "_")}'
-    meta = dict(
-        modality=modality,
-        image_type=image_type,
-        error_type=etype,
-        severity=sev,
-        cost_impact=cost,
-        label=verdict,
-        scenario_id=f'{modality}_{tk:03d}_{slug}',
-        patient_id=pid,
-        image_dependent=see_image,
-        abnormal=abnormal,
-    )
-    fields = dict(age=age, sex=sex, finding=finding, treatment=treatment, image_type=image_type)
-    prompt = clinical_prompt(age, sex, finding, treatment, image_type)
-    rec = Record(
-        f'clinical_{j:05d}',
-        'clinical',
-        prompt,
-        clinical_target(verdict, reason),
-        [f'images/clinical_{j:05d}.png'],
-        None,
-        fields,
-        meta,
-    )
-    return rec, lambda irng, size: _CLINICAL_DRAW[modality](irng, size, abnormal)
+    verdict, reason, etype, sev, cost = clinical_verdict(modality, finding, treatment)
+    tk = [t[0] for t in CLINICAL_NORMAL_CARE + treatments].index(treatment)
+    meta = dict(modality=modality, image_type=image_type, error_type=etype, severity=sev, cost_impact=cost)
+    meta.update(label=verdict, scenario_id=f'{modality}_{finding}_{tk}', patient_id=pid, image_dependent=not stated)
+    meta.update(abnormal=fk > 0, finding=finding, finding_stated=stated)
+    shown = findings[fk][1] if stated else CLINICAL_SEE_IMAGE
+    fields = dict(age=age, sex=sex, finding=shown, treatment=treatment, image_type=image_type)
+    prompt = clinical_prompt(age, sex, shown, treatment, image_type)
+    target, image = clinical_target(verdict, reason), f'images/clinical_{j:05d}.png'
+    rec = Record(f'clinical_{j:05d}', 'clinical', prompt, target, [image], None, fields, meta)
+    return rec, lambda irng, size: _CLINICAL_DRAW[modality](irng, size, finding)
 
 # %% ../nbs/05_eval_clinical.ipynb #8b94c084
-def synthesize(n, seed=0, out_dir=None, subtask=None, image_size=64, image_share=0.5) -> RecordList:
+def synthesize(n, seed=0, out_dir=None, subtask=None, image_size=64, image_share=0.75) -> RecordList:
     "`n` synthetic clinical cases (images under `out_dir/images/` when given); same seed, same bytes."
     if subtask is not None:
         raise ValueError(f"task 'clinical' has no subtasks; got subtask={subtask!r}")
@@ -283,6 +256,58 @@ def synthesize(n, seed=0, out_dir=None, subtask=None, image_size=64, image_share
         return _synth_clinical(j, rng, prng, pid, image_share=image_share)
 
     return synth_records([('clinical', code)] * n, seed, make_case, out_dir=out_dir, image_size=image_size)
+
+# %% ../nbs/05_eval_clinical.ipynb #fc15b523
+CLINICAL_ORACLES = {
+    'oracle: text only': 'the prompt: the treatment, and the finding where the text states it',
+    'oracle: image only, abnormal or not': 'whether the image shows a finding',
+    'oracle: image only, the finding': 'which finding the image shows',
+    'oracle: image and text': 'the finding and the treatment',
+}
+
+# %% ../nbs/05_eval_clinical.ipynb #64228c76
+def _clinical_joint(modality) -> list:
+    "[(finding, treatment, verdict, probability)]: the generator's distribution of one modality's cases."
+    _, _, findings, treatments = CLINICAL_SCENARIOS[modality]
+    care, out = CLINICAL_NORMAL_CARE + treatments, []
+    for f, *_ in findings:
+        for correct in (True, False):
+            opts = [t[0] for t in care if (t[2] == f) == correct]
+            out += [(f, t, 'CORRECT' if correct else 'ERROR', 0.5 / len(findings) / len(opts)) for t in opts]
+    return out
+
+
+def clinical_posteriors(record) -> dict:
+    "P(the case's own verdict | what each oracle of `CLINICAL_ORACLES` sees), under the generator's distribution."
+    m = record.metadata
+    f, t, stated = m['finding'], record.fields['treatment'], m['finding_stated']
+    sees = (
+        lambda g, u: u == t and (g == f or not stated),
+        lambda g, u: (g == 'normal') == (f == 'normal'),
+        lambda g, u: g == f,
+        lambda g, u: g == f and u == t,
+    )
+    out = {}
+    for name, view in zip(CLINICAL_ORACLES, sees):
+        ps = [(v, p) for g, u, v, p in _clinical_joint(m['modality']) if view(g, u)]
+        out[name] = sum(p for v, p in ps if v == m['label']) / sum(p for _, p in ps)
+    return out
+
+# %% ../nbs/05_eval_clinical.ipynb #37c6c21a
+def clinical_oracles(records) -> tuple:
+    "`({oracle: [answer text]}, [needs both image and text])` from a synthetic case's latent fields; `({}, [])` else."
+    if not records or not all('finding_stated' in r.metadata and 'treatment' in r.fields for r in records):
+        return {}, []
+    flip = {'ERROR': 'CORRECT', 'CORRECT': 'ERROR'}
+    answers, needs_both = {k: [] for k in CLINICAL_ORACLES}, []
+    for r in records:
+        post = clinical_posteriors(r)
+        for k, p in post.items():
+            v = 'ERROR' if math.isclose(p, 0.5) else r.label if p > 0.5 else flip[r.label]
+            answers[k].append(f'{v} - {k}')
+        text, image = post['oracle: text only'], post['oracle: image only, the finding']
+        needs_both.append(max(text, image) < 1 - 1e-9)
+    return answers, needs_both
 
 # %% ../nbs/05_eval_clinical.ipynb #9cbb42cb
 MODALITY_ALIASES = {
@@ -626,10 +651,11 @@ TASK = Task(
     probe_fields=clinical_probe_fields,
     probe_answer=clinical_probe_answer,
     probe_content=('accuracy', 'error_auc'),
+    oracles=clinical_oracles,
     example=(
         None,
         '**Patient Information:**\n- Age: 39\n- Gender: Female\n- Study: chest_xray\n**Clinical Finding:** '
-        'Clear lung fields, no consolidation\n**Prescribed Treatment:** Bronchoscopy with lavage',
+        'Clear lung fields, no consolidation or effusion\n**Prescribed Treatment:** Chest drain insertion',
     ),
     preset=dict(r=16, alpha=32, dropout=0.1, targets=('q_proj', 'v_proj', 'o_proj')),
 )

@@ -537,12 +537,14 @@ def score_rtl(cases: list[Case]) -> dict:
 
 # %% ../nbs/04_eval_rtl.ipynb #d567ef0e
 def rtl_reward(record, answer, truth, text) -> float:
-    "Claim-label agreement with the reference in [-1, 1], minus 0.5 for an overconfident answer; -1 for no answer."
+    "Claim-label agreement in [-1, 1], invented claims counted as wrong, minus 0.5 if overconfident; -1 for no answer."
     if not answer.ok:
         return -1.0
     got = {x['claim_id']: x['label'] for x in answer.value['alignments']}
     pairs = [(got.get(x['claim_id']), x['label']) for x in truth.value['alignments']]
-    agreement = 2 * sum(a == t for a, t in pairs) / len(pairs) - 1 if pairs else -1.0
+    invented = len(set(got) - {x['claim_id'] for x in truth.value['alignments']})  # each one disagrees too
+    n = len(pairs) + invented
+    agreement = 2 * sum(a == t for a, t in pairs) / n - 1 if pairs else -1.0
     return agreement - 0.5 * is_overconfident(text, answer.value)
 
 # %% ../nbs/04_eval_rtl.ipynb #af0e0b98

@@ -190,7 +190,7 @@ def draw_hand(rng, size=64, bone_age_months=96):
     return _finish(arr, rng)
 
 # %% ../nbs/05a_pediatric_data.ipynb #79303d90
-def draw_fundus(rng, size=64, zone='II', stage=0, plus_disease=False):
+def draw_fundus(rng, size=64, zone='II', stage=0, plus_disease=False, reflex=False):
     "Toy ROP retinal image (RGB) that shows the zone, the stage and plus disease."
     yy, xx = _grid(size)
     arr = np.zeros((size, size, 3))
@@ -212,11 +212,13 @@ def draw_fundus(rng, size=64, zone='II', stage=0, plus_disease=False):
         for a0 in rng.uniform(0, 2 * np.pi, 6):
             ty, tx = oy + (r_end + 0.05) * math.sin(a0), ox + (r_end + 0.05) * math.cos(a0)
             arr[_ellipse(yy, xx, ty, tx, 0.035, 0.035) & fundus] = (235, 60, 60)
+    if reflex:  # a light reflex: a pale arc that looks like a ridge
+        arr[(np.abs(rad - rng.uniform(0.12, 0.42)) < rng.uniform(0.01, 0.03)) & fundus] = (235, 215, 185)
     arr[_ellipse(yy, xx, oy, ox, 0.06, 0.055)] = (250, 230, 150)  # optic disc
     return _finish(arr, rng, 5.0, 'RGB')
 
 # %% ../nbs/05a_pediatric_data.ipynb #add2da90
-def draw_forearm(rng, size=64, fracture_type='none'):
+def draw_forearm(rng, size=64, fracture_type='none', mimic=False):
     "Toy PA wrist radiograph: no fracture, a distal radius fracture or a buckle fracture."
     yy, xx = _grid(size)
     arr = np.full((size, size), 15.0)
@@ -235,6 +237,11 @@ def draw_forearm(rng, size=64, fracture_type='none'):
     elif fracture_type == 'buckle':
         for s in (-1, 1):
             arr[_ellipse(yy, xx, y_hit, rx + s * 0.1, 0.05, 0.04)] = 205
+    if mimic:  # a growth plate or an overlapping edge: a faint line or a one-sided bump, as a break or buckle looks
+        y_m, s = y_hit + rng.uniform(-0.06, 0.06), rng.choice([-1, 1])
+        arr[(np.abs(yy - y_m) < 0.014) & (np.abs(xx - rx) < 0.09)] = rng.uniform(40, 120)
+        if rng.random() < 0.5:
+            arr[_ellipse(yy, xx, y_m, rx + s * 0.1, 0.045, 0.035)] = 205
     return _finish(arr, rng)
 
 # %% ../nbs/05a_pediatric_data.ipynb #c71ef06f
@@ -243,6 +250,7 @@ def _synth_bone_age(j, rng, prng, pid):
     sex = _choose(prng, ('male', 'female'))
     ba = int(np.clip(round((age + int(rng.choice([-24, -18, -12, -6, 0, 6, 12, 18, 24]))) / 6) * 6, 6, 216))
     conf = float(_choose(rng, PEDIATRIC_CONFIDENCE))
+    shown = float(np.clip(ba + rng.normal(0, 15), 6, 216))  # readers of one film differ by a year or more
     fields = dict(age_months=age, sex=sex)
     meta = dict(
         modality='xray',
@@ -258,7 +266,7 @@ def _synth_bone_age(j, rng, prng, pid):
         pediatric_target('bone_age', bone_age_months=ba, confidence=conf),
         fields,
         meta,
-        lambda irng, size: draw_hand(irng, size, ba),
+        lambda irng, size: draw_hand(irng, size, shown),
     )
 
 
@@ -269,6 +277,8 @@ def _synth_rop(j, rng, prng, pid):
     zone = str(rng.choice(ROP_ZONES, p=[0.2, 0.5, 0.3]))
     plus = bool(rng.random() < 0.05 + 0.25 * (stage >= 2) + 0.2 * (zone == 'I'))
     conf = float(_choose(rng, PEDIATRIC_CONFIDENCE))
+    shown = int(np.clip(stage + rng.choice([-1, 0, 1], p=[0.2, 0.6, 0.2]), 0, 3))  # graders differ by a stage
+    reflex = bool(rng.random() < 0.4)
     fields = dict(gestational_age_weeks=ga, postmenstrual_age_weeks=pma, birth_weight_g=bw)
     meta = dict(
         modality='fundus',
@@ -284,7 +294,7 @@ def _synth_rop(j, rng, prng, pid):
         pediatric_target('rop', zone=zone, stage=stage, plus_disease=plus, confidence=conf),
         fields,
         meta,
-        lambda irng, size: draw_fundus(irng, size, zone, stage, plus),
+        lambda irng, size: draw_fundus(irng, size, zone, shown, plus, reflex),
     )
 
 
@@ -292,6 +302,8 @@ def _synth_fracture(j, rng, prng, pid):
     age, sex = int(prng.integers(3, 17)), _choose(prng, ('male', 'female'))
     ftype = str(rng.choice(('distal_radius', 'buckle', 'none'), p=[0.25, 0.25, 0.5]))  # 'other' is for loaded data only
     conf = float(_choose(rng, PEDIATRIC_CONFIDENCE))
+    shown = ftype if rng.random() < 0.8 else 'none'  # one fracture in five is occult on the film
+    mimic = bool(rng.random() < 0.3)  # and a growth plate or an edge can look like one
     fields = dict(age_years=age, sex=sex, history='fall on outstretched hand, wrist pain')
     meta = dict(
         modality='xray',
@@ -306,7 +318,7 @@ def _synth_fracture(j, rng, prng, pid):
         pediatric_target('fracture', fracture_present=ftype != 'none', type=ftype, confidence=conf),
         fields,
         meta,
-        lambda irng, size: draw_forearm(irng, size, ftype),
+        lambda irng, size: draw_forearm(irng, size, shown, mimic),
     )
 
 

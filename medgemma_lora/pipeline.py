@@ -8,7 +8,7 @@ __all__ = ['ABLATED', 'PROBE', 'evaluate_models', 'run_pipeline']
 # %% ../nbs/03d_pipeline.ipynb #ee5f7e46
 import json, re, time
 from pathlib import Path
-from .data import check_output, output_lock, read_jsonl, write_jsonl
+from .data import check_output, get_task, output_lock, read_jsonl, write_jsonl
 from .sources import make_dataset
 from .train import TINY_TRAINING, TrainConfig, train
 from .merge import merge
@@ -110,11 +110,28 @@ def evaluate_models(
         timing[name] = round(len(rows) / (time.time() - t0), 3)
         write_jsonl(rows, out / files[name])
         scored[name] = score(task, rows, refs, details=True)
-        if spec.get('probe'):
-            notes += [w for w in [probe_warning(task, scored[name], name)] if w]
     comps = [compare_scored(task, scored[a], scored[b], names=(a, b)) for a, b in pairs]
+    oracle = get_task(task).oracles
+    answers, needs_both = oracle(refs) if oracle else ({}, [])
+    oracles = {
+        'scored': {
+            k: score(task, [{'id': r.id, 'output': o} for r, o in zip(refs, v)], refs) for k, v in answers.items()
+        },
+        'needs_both': needs_both,
+    }
+    ceiling = list(oracles['scored'].values())[-1] if answers else None  # the last oracle sees the whole case
+    for name, spec in runs.items():  # the probe against the data's ceiling and the model it is set against
+        vs = spec.get('versus')
+        warn = spec.get('probe') and probe_warning(task, scored[name], name, scored.get(vs), vs, ceiling)
+        notes += [warn] if warn else []
     paths = write_report(
-        out, scored, f'{task} evaluation: ' + ' vs '.join(names), task=task, comparisons=comps, notes=notes
+        out,
+        scored,
+        f'{task} evaluation: ' + ' vs '.join(names),
+        task=task,
+        comparisons=comps,
+        notes=notes,
+        oracles=oracles if answers else None,
     )
     return {**json.loads(paths['metrics'].read_text(encoding='utf-8')), 'cases_per_second': timing}
 
@@ -187,7 +204,7 @@ def _run_pipeline(
         'base': {'model': model, 'quantization': q},
         'merged': {'model': merged, 'quantization': q},
         ABLATED: {'model': merged, 'quantization': q, 'images': 'permuted'},
-        PROBE: {'model': model, 'quantization': q, 'probe': True},
+        PROBE: {'model': model, 'quantization': q, 'probe': True, 'versus': 'merged'},
     }
     metrics = evaluate_models(
         task,

@@ -9,7 +9,7 @@ __all__ = ['BY_IMAGE_NOTE', 'plot_rates', 'write_report', 'score_files']
 import json, math, shutil
 from pathlib import Path
 from .data import check_output, new_figure, read_jsonl, save_figure, write_json, write_text
-from .score import compare_scored, flatten, get_path, get_scorer, metric_value, score
+from .score import compare_scored, flatten, get_path, get_scorer, metric_value, rate, score
 
 # %% ../nbs/03c_report.ipynb #a5c0cdfc
 def _is_rate(leaf) -> bool:
@@ -107,6 +107,28 @@ BY_IMAGE_NOTE = (
 )
 
 # %% ../nbs/03c_report.ipynb #5fc90c5b
+def _oracle_section(oracles: dict, headline: str) -> tuple:
+    "The oracle rows of a report (Markdown lines) and their metrics, from `{'scored': {name: metrics}, 'needs_both'}`."
+    cols = [headline, f'by_image.dependent.{headline}']
+    both = oracles.get('needs_both') or []
+    data = {k: {c: get_path(m, c) for c in cols} for k, m in oracles['scored'].items()}
+    lines = [
+        '',
+        '## Oracles: what part of the case decides the answer',
+        '',
+        'Readers that know how the synthetic cases were drawn and see part of each (the task chapter defines them); '
+        'each answers what is more likely given what it sees, so no reader of the same part does better on average.'
+        + (f' Cases that need both the image and the text: {sum(both)} of {len(both)}.' if both else ''),
+        '',
+        '| Oracle | ' + ' | '.join(f'`{c}`' for c in cols) + ' |',
+        '|---|' + '---:|' * len(cols),
+    ]
+    lines += ['| ' + ' | '.join([_cell(k)] + [_cell(_fmt(v)) for v in d.values()]) + ' |' for k, d in data.items()]
+    if both:
+        data['needs_both'] = rate(sum(both), len(both))
+    return lines, data
+
+
 def write_report(
     out_dir,
     metrics_by_name: dict,
@@ -118,6 +140,7 @@ def write_report(
     plots=(),
     notes=(),
     metrics_file: str = 'metrics.json',
+    oracles: dict | None = None,
 ) -> dict:
     "Write `report.md`, `metrics_file` and PNG plots into `out_dir`: the model card's table of scored runs."
     if not metrics_by_name:
@@ -180,6 +203,8 @@ def write_report(
             if c is not None:
                 cells.append(_fmt_p(c['metrics'].get(p)))
         lines.append('| ' + ' | '.join(_cell(c) for c in cells) + ' |')
+    oracle_lines, oracle_data = _oracle_section(oracles, scorer.headline[0]) if oracles and scorer else ([], None)
+    lines += oracle_lines
     written = []
     if scorer:
         rp = plot_rates(metrics_by_name, scorer.headline, labels, out_dir / 'rates.png')
@@ -211,6 +236,7 @@ def write_report(
         'runs': {k: {kk: vv for kk, vv in m.items() if not kk.startswith('_')} for k, m in metrics_by_name.items()},
         'comparison': comps[-1] if comps else None,
         'comparisons': comps,
+        **({'oracles': oracle_data} if oracle_data else {}),
     }
     mpath = out_dir / metrics_file
     write_json(_json_ready(data), mpath)

@@ -109,7 +109,7 @@ class RLConfig:
         return self.adapter  # what the run folder's rules treat as this run's model input
 
 
-TINY_RL = dict(lr=3e-4, max_steps=200, r=8, alpha=16, max_completion_length=16)
+TINY_RL = dict(lr=3e-4, max_steps=200, r=8, alpha=16, max_completion_length=16, num_generations=8)
 
 # %% ../nbs/06b_rl.ipynb #d7c648bd
 def rl_config(**overrides) -> RLConfig:
@@ -125,7 +125,7 @@ def grpo_dataset(records, data_dir):
 
 # %% ../nbs/06b_rl.ipynb #69581e47
 def plot_reward_curve(log_history, path, title='GRPO'):
-    "Mean task and format reward per step, and the KL to the SFT policy (right axis), saved as a PNG."
+    "Mean task and format reward, share of groups without reward variance, KL to SFT (right axis) per step, as a PNG."
     rows = [h for h in log_history if 'rewards/task_reward/mean' in h]
     fig = new_figure(6, 3.5)
     ax = fig.add_subplot()
@@ -133,6 +133,9 @@ def plot_reward_curve(log_history, path, title='GRPO'):
         steps = [h['step'] for h in rows]
         ax.plot(steps, [h['rewards/task_reward/mean'] for h in rows], label='task reward')
         ax.plot(steps, [h['rewards/format_reward/mean'] for h in rows], label='format reward')
+        zero = [h.get('frac_reward_zero_std') for h in rows]
+        if any(z is not None for z in zero):  # groups whose answers all earn the same reward teach nothing
+            ax.plot(steps, zero, color='black', lw=0.8, label='groups with no reward variance (share)')
         kl = ax.twinx()
         kl.plot(steps, [h.get('kl', 0) for h in rows], color='grey', ls=':', label='KL to SFT')
         kl.set_ylabel('KL')
@@ -164,6 +167,7 @@ def _save_rl(trainer, cfg, task, out, base, fp, seconds) -> dict:
     plot_reward_curve(hist, out / 'reward_curve.png', title=f'GRPO on {task} from {Path(cfg.adapter).name}')
     rw = [h['rewards/task_reward/mean'] for h in hist if 'rewards/task_reward/mean' in h]
     q = max(1, len(rw) // 4)
+    zero = [h['frac_reward_zero_std'] for h in hist if 'frac_reward_zero_std' in h]
     summary = dict(
         task=task,
         steps=trainer.state.global_step,
@@ -173,6 +177,7 @@ def _save_rl(trainer, cfg, task, out, base, fp, seconds) -> dict:
         task_reward_first_quarter=sum(rw[:q]) / q if rw else None,
         task_reward_last_quarter=sum(rw[-q:]) / q if rw else None,
         kl_last=next((h['kl'] for h in reversed(hist) if 'kl' in h), None),
+        frac_reward_zero_std_mean=sum(zero) / len(zero) if zero else None,
     )
     write_json(summary, out / 'rl_summary.json')
     return summary

@@ -37,6 +37,9 @@ def test_rl_command_trains_compares_and_resumes(ws):
     assert list(res['metrics']['runs']) == ['SFT', 'SFT+GRPO'] and res['metrics']['comparisons'][0]['names'] == ['SFT', 'SFT+GRPO']
     log = json.loads((ws/'rl'/'log_history.json').read_text())
     assert sum('rewards/task_reward/mean' in h and 'rewards/format_reward/mean' in h and 'kl' in h for h in log) == 4
+    assert sum('frac_reward_zero_std' in h for h in log) == 4   # groups without reward variance: logged each step
+    zero = [h['frac_reward_zero_std'] for h in log if 'frac_reward_zero_std' in h]
+    assert res['train']['frac_reward_zero_std_mean'] == sum(zero) / 4 and 0 <= min(zero) <= max(zero) <= 1
     with pytest.raises(SystemExit) as e: main(flags + ['--max-steps', '6'])     # an earlier run: --resume or --overwrite
     assert e.value.code == 2
     more = run_command(flags + ['--max-steps', '6', '--resume'])                  # continues from checkpoint-4
