@@ -326,26 +326,23 @@ def _train_args(p):
     p.add_argument(
         '--num-processes',
         type=positive_int,
-        default=1,
         help='train data-parallel in N processes through accelerate: one per GPU, or CPU processes over gloo; the '
-        'effective batch (per_device_train_batch_size x gradient_accumulation_steps) is kept (default: 1)',
+        'effective batch (per_device_train_batch_size x gradient_accumulation_steps) is kept (default: one per '
+        'visible GPU that splits it evenly; 1 on a CPU)',
     )
     _hub_args(p, 'the adapter folder OUT, with its model card, to the Hub repo REPO (owner/name)')
 
 
 def _train(a):
-    from medgemma_lora.train import TrainConfig, process_world, train
+    from medgemma_lora.train import TrainConfig, process_world
 
     _check_hub(a)  # first: the preset may read the data, and a push that cannot happen should cost nothing
     over = dict(a.settings)  # ours and TRL's, as given (`given_settings`)
     cfg = TrainConfig.preset_config(over.pop('preset', None), **over)
     kw = dict(resume=a.resume, overwrite=a.overwrite, allow_data_change=a.allow_data_change)
-    if a.num_processes > 1 and process_world()[1] == 1:  # the launcher: start the processes, which run this again
-        from medgemma_lora.distributed import launch_train
+    from medgemma_lora.distributed import train_all_gpus  # one process per GPU by default; the launched ones train
 
-        summary = launch_train(a.argv, a.num_processes, cfg, **kw)
-    else:
-        summary = train(cfg, **kw)
+    summary = train_all_gpus(cfg, processes=a.num_processes, argv=a.argv, **kw)
     if process_world()[0] > 0 or os.environ.get('MEDGEMMA_LORA_LAUNCHED'):
         return summary  # one process speaks: rank 0, or the launcher
     print(f'wrote adapter to {a.out} (loss curve {a.out}/loss_curve.png)')

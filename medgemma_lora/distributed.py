@@ -10,7 +10,7 @@ import json, os, shutil, socket, subprocess, sys, tempfile
 from dataclasses import asdict
 from pathlib import Path
 from .models import device_facts
-from .device import data_parallel_processes
+from .device import data_parallel_processes, pin_one_gpu
 
 # %% ../nbs/02b_distributed.ipynb #b3210f8c
 def free_port() -> int:
@@ -88,14 +88,17 @@ def train_processes(cfg, facts=None) -> int:
     )
 
 # %% ../nbs/02b_distributed.ipynb #e10e3ce6
-def train_all_gpus(cfg, resume: bool = False, overwrite: bool = False, progress: bool = True, facts=None) -> dict:
-    "Train `cfg` on every visible GPU: in one data-parallel process each when there are several, else right here."
+def train_all_gpus(
+    cfg, resume=False, overwrite=False, progress=True, facts=None, processes=None, argv=None, **kw
+) -> dict:
+    "Train `cfg` on every visible GPU (or in `processes`): one data-parallel process each when several, else here."
     from medgemma_lora.train import process_world, train
 
-    n = train_processes(cfg, facts)
-    if n > 1 and process_world()[1] == 1:
-        return launch_train(None, n, cfg, resume=resume, overwrite=overwrite)
-    return train(cfg, resume=resume, overwrite=overwrite, progress=progress)
+    n = processes or train_processes(cfg, facts)
+    if n > 1 and process_world()[1] == 1:  # the launcher: `argv` reruns the command line, None the config
+        return launch_train(argv, n, cfg, resume=resume, overwrite=overwrite, **kw)
+    pin_one_gpu(facts)  # alone with several GPUs (--num-processes 1): one of them, never DataParallel
+    return train(cfg, resume=resume, overwrite=overwrite, progress=progress, **kw)
 
 # %% ../nbs/02b_distributed.ipynb #7516cfac
 def _train_process(config: dict, train_kwargs: dict):

@@ -229,7 +229,8 @@ def compute_dtype(device=None, bf16_supported=None) -> torch.dtype:
     if not device.startswith('cuda'):
         return torch.float32
     if bf16_supported is None:
-        bf16_supported = torch.cuda.get_device_capability(torch.device(device)) >= (8, 0)  # emulation does not count
+        cap = torch.cuda.get_device_capability(torch.device(device)) if torch.cuda.is_available() else (0, 0)
+        bf16_supported = cap >= (8, 0)  # emulation does not count; a CUDA name on a machine without CUDA is fp32
     return torch.bfloat16 if bf16_supported else torch.float32
 
 # %% ../nbs/01a_models.ipynb #ea49631f

@@ -11,6 +11,7 @@ from pathlib import Path
 from .data import check_output, get_task, output_lock, read_jsonl, write_jsonl
 from .sources import make_dataset
 from .train import TINY_TRAINING, TrainConfig, train
+from .distributed import train_all_gpus
 from .merge import merge
 from .models import progress_bars
 from .generate import load_for_inference, predict
@@ -192,7 +193,7 @@ def _run_pipeline(
     }
     cfg = TrainConfig.preset_config(task, data=str(out / 'data'), out=str(out / 'adapter'), model=model, **over)
     say(f'== 2/4 train: {cfg.preset} preset on {model} ({cfg.quantization or "full precision"}) -> {cfg.out}')
-    summary = train(cfg, resume=resume, progress=verbose, overwrite=overwrite)
+    summary = train_all_gpus(cfg, resume=resume, overwrite=overwrite, progress=verbose)  # every GPU, DDP
     say(f'== 3/4 merge -> {out / "merged"}')
     rep = merge(out / 'adapter', out / 'merged', overwrite=resume or overwrite)
     say(

@@ -14,6 +14,7 @@ import torch
 from .data import atomic_path, get_task, read_jsonl, task_names, write_json, new_figure, save_figure
 from .prompts import parse_answer, to_hf_dataset
 from .models import load_model, load_processor, progress_bars
+from .device import keep_adapter_dtype, no_data_parallel, pin_one_gpu
 from medgemma_lora.train import (
     ALL_LINEAR,
     TrainConfig,
@@ -210,17 +211,20 @@ def rl_train(cfg: RLConfig, resume: bool = False, overwrite: bool = False, progr
         _check_run_dir(cfg, fp, resume, overwrite, False)
         with _run_dir(cfg, fp, resume, overwrite, False) as out:
             base = _sft_merged(cfg, out)
+            pin_one_gpu()  # GRPO runs in one process: one GPU of several, never DataParallel
             model, processor = load_model(str(base), quantization=cfg.quantization), load_processor(str(base))
-            args = GRPOConfig(
-                **_knob_args(cfg),
-                output_dir=str(out / 'checkpoints'),
-                save_strategy='steps',
-                save_total_limit=2,
-                report_to=[],
-                use_cpu=not torch.cuda.is_available(),
-                bf16=model.dtype == torch.bfloat16,
-                fp16=False,
-                disable_tqdm=not progress,
+            args = no_data_parallel(
+                GRPOConfig(
+                    **_knob_args(cfg),
+                    output_dir=str(out / 'checkpoints'),
+                    save_strategy='steps',
+                    save_total_limit=2,
+                    report_to=[],
+                    use_cpu=not torch.cuda.is_available(),
+                    bf16=model.dtype == torch.bfloat16,
+                    fp16=False,
+                    disable_tqdm=not progress,
+                )
             )
             lora = LoraConfig(
                 r=cfg.r, lora_alpha=cfg.alpha, target_modules=lora_target_regex(ALL_LINEAR), task_type='CAUSAL_LM'
@@ -233,6 +237,7 @@ def rl_train(cfg: RLConfig, resume: bool = False, overwrite: bool = False, progr
                 processing_class=processor,
                 peft_config=lora,
             )
+            keep_adapter_dtype(trainer.model)  # as in SFT: the adapter stays fp32 whatever TRL casts it to
             if not progress:
                 trainer.remove_callback(PrinterCallback)  # quiet: no bar, and no log lines in its place
             start, _ = latest_checkpoint(out) if resume and not overwrite else (None, [])

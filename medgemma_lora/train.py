@@ -28,6 +28,7 @@ from medgemma_lora.data import (
 from .images import image_file
 from .hub import write_model_card
 from .prompts import to_hf_dataset
+from .device import keep_adapter_dtype, no_data_parallel
 from medgemma_lora.models import (
     TINY,
     TINY_IMAGE_SIZE,
@@ -413,21 +414,23 @@ def sft_config(cfg: TrainConfig, device: str, has_eval: bool, world_size: int = 
         data_seed=s['seed'] if s['data_seed'] is None else s['data_seed'],
         eval_steps=s['eval_steps'] or (steps if steps > 0 else None),
     )
-    return SFTConfig(
-        **s,
-        output_dir=str(Path(cfg.out) / 'checkpoints'),
-        save_strategy='steps',
-        eval_strategy=('steps' if s['eval_steps'] else 'epoch') if has_eval else 'no',
-        bf16=compute_dtype(device) == torch.bfloat16,
-        fp16=False,
-        use_cpu=not device.startswith('cuda'),
-        **{ckpt: gc, f'{ckpt}_kwargs': {'use_reentrant': False} if gc else None},
-        assistant_only_loss=True,
-        max_length=None,
-        packing=False,
-        padding_free=False,
-        report_to=[],
-        ddp_find_unused_parameters=False,
+    return no_data_parallel(
+        SFTConfig(
+            **s,
+            output_dir=str(Path(cfg.out) / 'checkpoints'),
+            save_strategy='steps',
+            eval_strategy=('steps' if s['eval_steps'] else 'epoch') if has_eval else 'no',
+            bf16=compute_dtype(device) == torch.bfloat16,
+            fp16=False,
+            use_cpu=not device.startswith('cuda'),
+            **{ckpt: gc, f'{ckpt}_kwargs': {'use_reentrant': False} if gc else None},
+            assistant_only_loss=True,
+            max_length=None,
+            packing=False,
+            padding_free=False,
+            report_to=[],
+            ddp_find_unused_parameters=False,
+        )
     )
 
 # %% ../nbs/02_train_qlora.ipynb #1f76aca0
@@ -481,6 +484,7 @@ def build_trainer(
         peft_config=lora,
         callbacks=callbacks,
     )
+    keep_adapter_dtype(trainer.model)  # TRL casts a QLoRA adapter to bf16; the precision policy keeps it fp32
     if not progress:
         trainer.remove_callback(PrinterCallback)  # quiet: no bar, and no log lines printed in its place
     return trainer
