@@ -55,6 +55,7 @@ class Task:
     user_text: Callable | None = None  # (record) -> the user turn's text; None: instruction, blank line, prompt
     train_only: Callable | None = None  # (record) -> True for records that train but are never scored
     oracles: Callable | None = None  # (records) -> ({name: [answer text]}, [needs image and text]): partial readers
+    from_target: Callable | None = None  # (record) -> {metadata key: value} the target implies (label, ...)
     example: tuple = (None, '')  # (subtask, prompt) of the model card's usage snippet
     preset: dict = field(default_factory=dict)  # the LoRA shape to start from (r, alpha, dropout, targets)
 
@@ -254,6 +255,10 @@ class Record:
         )
         if split is not None:  # the user's own split ('train', 'val', 'test'), kept the way loaders keep theirs
             r.metadata.setdefault('source_split', split.strip().lower())
+        implied = get_task(r.task).from_target if r.task in task_names() and not reference else None
+        for k, v in (implied(r) if implied and isinstance(r.target, str) else {}).items():
+            given = r.metadata.setdefault(k, v)  # what the target says need not be written twice, nor contradicted
+            require(given == v, where, f'metadata.{k} {given!r} contradicts the target, which says {v!r}')
         return r.validate(where, reference)
 
 # %% ../nbs/00_data.ipynb #b773f87e

@@ -8,10 +8,10 @@ __all__ = ['CLASSIFY_CONFIDENCE', 'CLASSIFY_SCHEMA', 'CLASSIFY_SYSTEM_PROMPT', '
            'classify_record_schema', 'classify_options', 'classify_prompt', 'classify_target', 'check_classify',
            'draw_tissue', 'synthesize_classify', 'is_mask_file', 'data_classes', 'class_folder_files',
            'classify_record', 'load_class_folders', 'parse_columns', 'load_classify_csv', 'load_classify',
-           'score_classify', 'plot_classify_confusion', 'plot_classify', 'classify_reward']
+           'score_classify', 'plot_classify_confusion', 'plot_classify', 'classify_reward', 'classify_from_target']
 
 # %% ../nbs/06c_eval_classify.ipynb #ebed4f04
-import csv, math, re, warnings
+import csv, json, math, re, warnings
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -640,6 +640,14 @@ def classify_reward(record, answer, truth, text) -> float:
         return -1.0
     return 1.0 if answer.value['label'] == truth.value['label'] else -1.0
 
+# %% ../nbs/06c_eval_classify.ipynb #e430326c
+def classify_from_target(record) -> dict:
+    "The metadata a classify target implies: its label."
+    try:
+        return {'label': json.loads(record.target)['label']}
+    except (ValueError, TypeError, KeyError):
+        return {}
+
 # %% ../nbs/06c_eval_classify.ipynb #5a425739
 TASK = Task(
     definitions=CLASSIFY_DEFINITIONS,
@@ -655,6 +663,7 @@ TASK = Task(
             record_schema=classify_record_schema,
         )
     },
+    from_target=classify_from_target,
     check=check_classify,
     synthesize=synthesize_classify,
     load=load_classify,

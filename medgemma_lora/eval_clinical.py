@@ -10,7 +10,7 @@ __all__ = ['CLINICAL_MODALITIES', 'CLINICAL_VERDICTS', 'ERROR_TYPES', 'SEVERITIE
            'read_verdict', 'clinical_verdict', 'clinical_target', 'clinical_prompt', 'synthesize',
            'clinical_posteriors', 'clinical_oracles', 'clinical_record', 'load_clinical', 'clinical_reward',
            'score_clinical', 'plot_clinical', 'clinical_answer_reward', 'clinical_probe_fields',
-           'clinical_probe_answer']
+           'clinical_probe_answer', 'clinical_from_target']
 
 # %% ../nbs/05_eval_clinical.ipynb #1abd35e4
 import math, re
@@ -33,8 +33,11 @@ SEVERITIES = ('none', 'moderate', 'high', 'critical')
 def check_clinical(record, where, given):
     "Raise `ValueError` naming `where` when the clinical metadata leaves the vocabulary or contradicts itself."
     m = record.metadata
+    if given('modality'):  # open: a modality of your own (ct, pet, ...) is kept, named in metrics by modality
+        mod = m.get('modality')
+        ok = isinstance(mod, str) and mod.strip() != ''
+        require(ok, where, f'metadata.modality must name the modality (e.g. {list(CLINICAL_MODALITIES)}), got {mod!r}')
     vocab = (
-        ('modality', CLINICAL_MODALITIES, 'modality'),
         ('error_type', ERROR_TYPES, 'error_type'),
         ('severity', SEVERITIES, 'severity'),
         ('label', CLINICAL_VERDICTS, 'verdict label'),
@@ -634,11 +637,20 @@ def clinical_probe_answer(record, preds) -> tuple:
     v, p = preds['verdict']
     return f'{v} - image-only probe', {'verdict': p}
 
+# %% ../nbs/05_eval_clinical.ipynb #c2b91381
+def clinical_from_target(record) -> dict:
+    "The metadata a clinical target implies: its verdict, and for CORRECT no error (error_type and severity 'none')."
+    v = parse_verdict(record.target)
+    if v is None:
+        return {}
+    return {'label': v[0]} if v[0] == 'ERROR' else {'label': 'CORRECT', 'error_type': 'none', 'severity': 'none'}
+
 # %% ../nbs/05_eval_clinical.ipynb #8c71061a
 TASK = Task(
     definitions=CLINICAL_DEFINITIONS,
     name='clinical',
     answers={None: CLINICAL_ANSWER},
+    from_target=clinical_from_target,
     check=check_clinical,
     synthesize=synthesize,
     load=load_clinical,

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ROP_FINDINGS', 'PEDIATRIC_HEADLINE', 'PEDIATRIC_LABELS', 'PEDIATRIC_NOTES', 'PEDIATRIC_DEFINITIONS', 'TASK',
            'bone_age_metrics', 'score_pediatric', 'plot_bland_altman', 'plot_fracture_confusion', 'plot_pediatric',
-           'pediatric_probe_fields', 'pediatric_probe_answer', 'pediatric_reward']
+           'pediatric_probe_fields', 'pediatric_probe_answer', 'pediatric_reward', 'pediatric_from_target']
 
 # %% ../nbs/06_eval_pediatric.ipynb #62b0243c
 import json, math, statistics
@@ -15,7 +15,7 @@ from .data import Task, draw_confusion, new_figure, save_figure
 from .intervals import mean_ci
 from .score import Case, Tally, binary_metrics, case_scores, within
 from .pediatric_data import FRACTURE_TYPES, PEDIATRIC_ANSWERS, PEDIATRIC_SCHEMAS, PEDIATRIC_SUBTASKS
-from .pediatric_data import check_pediatric, synthesize_pediatric
+from .pediatric_data import bone_age_label, check_pediatric, synthesize_pediatric
 from .public_data import load_pediatric_source
 
 # %% ../nbs/06_eval_pediatric.ipynb #cd7759d8
@@ -329,11 +329,32 @@ def pediatric_reward(record, answer, truth, text) -> float:
     keys = ('zone', 'stage', 'plus_disease') if record.subtask == 'rop' else ('fracture_present', 'type')
     return 2 * sum(a[k] == t[k] for k in keys) / len(keys) - 1
 
+# %% ../nbs/06_eval_pediatric.ipynb #30c68415
+def pediatric_from_target(record) -> dict:
+    "The metadata a pediatric target implies, by subtask: the answer's fields and the label derived from them."
+    try:
+        v = json.loads(record.target)
+        if record.subtask == 'bone_age':
+            return {'bone_age_months': v['bone_age_months'], 'label': bone_age_label(v['bone_age_months'])}
+        if record.subtask == 'rop':
+            return {
+                'zone': v['zone'],
+                'stage': v['stage'],
+                'plus_disease': v['plus_disease'],
+                'label': f"stage{v['stage']}",
+            }
+        if record.subtask == 'fracture':
+            return {'fracture_type': v['type'], 'fracture_present': v['fracture_present'], 'label': v['type']}
+    except (ValueError, TypeError, KeyError):
+        pass
+    return {}
+
 # %% ../nbs/06_eval_pediatric.ipynb #e21bc9a7
 TASK = Task(
     definitions=PEDIATRIC_DEFINITIONS,
     name='pediatric',
     answers=PEDIATRIC_ANSWERS,
+    from_target=pediatric_from_target,
     check=check_pediatric,
     synthesize=synthesize_pediatric,
     load=load_pediatric_source,  # a public dataset by its layout, else the pipeline's annotation files

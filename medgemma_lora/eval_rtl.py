@@ -8,7 +8,7 @@ __all__ = ['RTL_LABELS', 'RTL_SCHEMA', 'RTL_ANSWER', 'OVERCONFIDENT_CONFIDENCE',
            'RTL_METRIC_LABELS', 'RTL_NOTES', 'RTL_DEFINITIONS', 'TASK', 'check_rtl', 'rewrite_prompt', 'is_rewrite',
            'rtl_user_text', 'is_overconfident', 'rtl_target', 'rtl_rewrite_pairs', 'synthesize_rtl', 'rtl_record',
            'load_rtl', 'claim_labels', 'labels_in_enum', 'score_rtl', 'rtl_reward', 'rtl_probe_fields',
-           'rtl_probe_answer']
+           'rtl_probe_answer', 'rtl_from_target']
 
 # %% ../nbs/04_eval_rtl.ipynb #50e62ed4
 import json, math, re
@@ -568,11 +568,22 @@ def rtl_probe_answer(record, preds) -> tuple:
     ]
     return json.dumps({'alignments': alignments}), {}
 
+# %% ../nbs/04_eval_rtl.ipynb #6d2b917e
+def rtl_from_target(record) -> dict:
+    "The metadata an rtl target implies: each claim's label and the first one's, or a rewrite's `needs_review`."
+    try:
+        als = json.loads(record.target)['alignments']
+        labels = [a['label'] for a in als]
+    except (ValueError, TypeError, KeyError, IndexError):
+        return {} if record.target.lstrip().startswith('{') else {'label': 'needs_review', 'kind': 'rewrite'}
+    return {'label': labels[0], 'labels': labels, 'kind': 'alignment'} if labels else {}
+
 # %% ../nbs/04_eval_rtl.ipynb #8de4155e
 TASK = Task(
     definitions=RTL_DEFINITIONS,
     name='rtl',
     answers={None: RTL_ANSWER},
+    from_target=rtl_from_target,
     check=check_rtl,
     synthesize=synthesize_rtl,
     load=load_rtl,

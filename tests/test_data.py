@@ -60,11 +60,13 @@ def test_malformed_json_line_names_file_and_line(tmp_path):
 
 @pytest.mark.parametrize('change, expect', [
     (dict(task='dermatology'), "unknown task 'dermatology'"),
-    (dict(metadata=dict(modality='ct', error_type='none', severity='none', label='CORRECT', patient_id='x')), "unknown modality 'ct'"),
-    (dict(metadata=dict(modality='mri', error_type='overtreatment', severity='none', label='ERROR', patient_id='x')), 'severity'),
-    (dict(metadata=dict(modality='mri', error_type='none', severity='none', label='MAYBE', patient_id='x')), "unknown verdict label 'MAYBE'"),
+    (dict(metadata=dict(modality='', error_type='none', severity='none', label='CORRECT', patient_id='x')), 'metadata.modality must name'),
+    (dict(target='ERROR - Surgery not indicated', metadata=dict(modality='mri', error_type='overtreatment', severity='none', label='ERROR', patient_id='x')), 'severity'),
+    (dict(metadata=dict(modality='mri', error_type='none', severity='none', label='MAYBE', patient_id='x')), "metadata.label 'MAYBE' contradicts the target, which says 'CORRECT'"),
+    (dict(target='ERROR - Surgery not indicated', metadata=dict(modality='mri', error_type='none', severity='none', label='MAYBE', patient_id='x')), "contradicts the target"),
     (dict(metadata=dict(modality='mri', error_type='none', severity='none', label='CORRECT')), 'patient_id must be a non-empty string'),
-    (dict(task='rtl', metadata=dict(label='probably', patient_id='x')), "unknown rtl label 'probably'"),
+    (dict(task='rtl', metadata=dict(label='probably', patient_id='x')), "metadata.label 'probably' contradicts the target"),
+    (dict(task='rtl', target='{"alignments": []}', metadata=dict(label='probably', patient_id='x')), "unknown rtl label 'probably'"),
     (dict(task='pediatric', subtask='dental', metadata=dict(patient_id='x')), "unknown pediatric subtask 'dental'"),
     (dict(task='pediatric', subtask='fracture', metadata=dict(patient_id='x', fracture_type='greenstick')), "unknown fracture type 'greenstick'"),
     (dict(task='pediatric', subtask='rop', metadata=dict(patient_id='x', zone='II', stage=5)), 'unknown ROP stage 5'),
@@ -207,11 +209,12 @@ def test_clinical_bad_rows(tmp_path):
     write_jsonl(rows[4:] + bad, tmp_path / 'mixed.jsonl')
     with pytest.raises(ValueError) as e:
         load_clinical(tmp_path / 'mixed.jsonl', images_root=imgs)
-    assert 'mixed.jsonl:9' in str(e.value) and 'unknown verdict' in str(e.value) and 'and 3 more' in str(e.value)
+    assert 'mixed.jsonl:9' in str(e.value) and 'unknown verdict' in str(e.value) and 'and 2 more' in str(e.value)
     recs, _ = _quiet(load_clinical, tmp_path / 'mixed.jsonl', images_root=imgs, skip_bad=True)
-    assert len(recs) == 8 and [s['id'] for s in recs.skipped] == ['no_verdict', 'err_no_type', 'ct_case', 'lost_image']
+    assert len(recs) == 9 and [s['id'] for s in recs.skipped] == ['no_verdict', 'err_no_type', 'lost_image']
     reasons = ' '.join(s['reason'] for s in recs.skipped)
-    assert 'error_type' in reasons and "unknown modality 'pet'" in reasons and 'image not found' in reasons
+    assert 'error_type' in reasons and 'image not found' in reasons
+    assert next(r for r in recs if r.id == 'ct_case').modality == 'pet'  # modalities are open: a PET study is kept
     (tmp_path / 'broken.json').write_text('[\n  {"id": "a",\n  oops\n]')
     with pytest.raises(ValueError, match=r'broken\.json:3: malformed JSON'):
         load_clinical(tmp_path / 'broken.json')

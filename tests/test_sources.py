@@ -409,3 +409,31 @@ def test_resplit_keeps_each_image_in_one_split(tmp_path):
         where = {r.id: s for s in ('train', 'val', 'eval') if (out / f'{s}.jsonl').exists()
                  for r in read_jsonl(out / f'{s}.jsonl')}
         assert len({where[i] for i in shared}) == 1, (seed, {i: where[i] for i in shared})
+
+
+def test_readme_own_jsonl_examples_load_train_and_score(tmp_path):
+    "The README's one example record per task, as a user would copy it: it loads, trains and scores."
+    readme = (Path(__file__).parent.parent / 'README.md').read_text()
+    block = readme.split('```jsonl\n', 1)[1].split('```', 1)[0]
+    examples = [json.loads(line) for line in block.splitlines() if line.strip()]
+    assert [e['task'] for e in examples] == ['rtl', 'clinical', 'pediatric', 'classify']
+    for e in examples:
+        d = tmp_path / e['task']
+        rows = []
+        for k in range(10):  # ten patients, each a copy of the example with its own image
+            r = json.loads(json.dumps(e))
+            r['id'], r['metadata']['patient_id'] = f"{e['id']}_{k}", f'P{k}'
+            r['images'] = [f"images/{e['id']}_{k}.png"]
+            r.pop('split', None)
+            (d / 'images').mkdir(parents=True, exist_ok=True)
+            Image.new('RGB', (32, 32), (20 * k, 90, 40)).save(d / r['images'][0])
+            rows.append(r)
+        _jsonl(d / 'mine.jsonl', rows)
+        stats = _cli('data', e['task'], '--from', d / 'mine.jsonl', '--out', d / 'ds')
+        assert stats['accounting']['loaded'] == 10
+        _cli('train', '--data', d / 'ds', '--out', d / 'ad', '--max-steps', '1')
+        _cli('predict', '--adapter', d / 'ad', '--data', d / 'ds' / 'eval.jsonl', '--out', d / 'p.jsonl')
+        _cli('score', e['task'], '--predictions', d / 'p.jsonl', '--references', d / 'ds' / 'eval.jsonl',
+             '--out', d / 'm.json')
+        (m,) = json.loads((d / 'm.json').read_text())['runs'].values()
+        assert m['n_cases'] == stats['splits']['eval']['n'] > 0, (e['task'], m)
