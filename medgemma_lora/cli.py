@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SOURCE_FLAGS', 'RUN_SETS', 'FLAG_NAMES', 'COMMANDS', 'positive_int', 'add_config_flags', 'config_overrides',
-           'key_values', 'show_defaults', 'as_flags', 'build_parser', 'run_command', 'main']
+           'key_values', 'show_defaults', 'as_flags', 'build_parser', 'error_line', 'run_command', 'main']
 
 # %% ../nbs/07_cli.ipynb #3375549f
 import argparse, dataclasses, json, os, sys, time, typing
@@ -604,17 +604,52 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
             sp.set_defaults(fn=run)
     return p
 
+# %% ../nbs/07_cli.ipynb #7a7fbf2e
+import errno, re
+
+
+def _inputs(a) -> str:
+    "The input paths a command was given, for a message that cannot name the file itself."
+    names = ('data', 'adapter', 'model', 'predictions', 'references', 'compare', 'source')
+    got = [str(getattr(a, n)) for n in names if isinstance(getattr(a, n, None), str) and Path(getattr(a, n)).exists()]
+    return ', '.join(got) or 'an input'
+
+
+def error_line(e: BaseException, a) -> str:
+    "The one line a user sees for exception `e` of command `a`: the cause, the file, and only this command's flags."
+    if isinstance(e, RecursionError):
+        msg = f'{_inputs(a)}: a file is nested too deeply (JSON or a config); expected one flat record per line'
+    elif type(e).__name__ == 'SafetensorError':
+        msg = f'{_inputs(a)}: a .safetensors weights file is damaged or truncated ({e}); write it again'
+    elif isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        msg = f'the disk is full ({e.filename or e}): free space and run again; earlier results are as they were'
+    elif isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EROFS) and e.filename:
+        msg = f'{e.filename}: cannot be written ({e.strerror}); choose a writable folder'
+    elif isinstance(e, (ValueError, OSError)):
+        msg = str(e)
+    else:
+        msg = f'{type(e).__name__}: {e} (unexpected: set MEDGEMMA_LORA_DEBUG=1 to see where it happened)'
+    msg = re.sub(r"\s*\(pass (missing|extra)='\w+'[^)]*\)", '', as_flags(msg))  # library arguments, no flag
+    if not hasattr(a, 'skip_bad'):
+        msg = msg.replace(' or pass --skip-bad to skip bad records', '')
+    return msg.splitlines()[0] if msg.strip() else type(e).__name__
+
 # %% ../nbs/07_cli.ipynb #3fc72d74
 def run_command(argv):
-    "Run `medgemma-lora ARGV...` and return what the command returned; bad input exits with status 2."
+    "Run `medgemma-lora ARGV...` and return what the command returned: an error exits 2, Ctrl-C 130, in one line."
     argv = list(argv)
     cmd = next((x for x in argv if not x.startswith('-')), None)
     args = build_parser([cmd] if cmd in COMMANDS else []).parse_args(argv)
     args.argv = argv  # as typed, for commands that start copies of themselves
     try:
         return args.fn(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        print(f'medgemma-lora {args.cmd}: error: {as_flags(str(e))}', file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f'medgemma-lora {args.cmd}: interrupted; nothing half-written was kept', file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        if os.environ.get('MEDGEMMA_LORA_DEBUG'):
+            raise
+        print(f'medgemma-lora {args.cmd}: error: {error_line(e, args)}', file=sys.stderr)
         sys.exit(2)
 
 # %% ../nbs/07_cli.ipynb #fd0b73be

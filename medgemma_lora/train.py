@@ -439,7 +439,9 @@ def _check_run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_d
     "Raise unless `cfg.out` may take this run (see above); return whether it holds an earlier run."
     out = Path(cfg.out)
     # only the inputs are checked here: the folder rules follow
-    check_output(out, inputs=[cfg.data] + ([cfg.model] if Path(cfg.model).exists() else []), overwrite=True)
+    check_output(
+        out, inputs=[cfg.data] + ([cfg.model] if Path(cfg.model).exists() else []), overwrite=True, marker=RUN_MARKER
+    )
     busy, ours = _holds_files(out), (out / RUN_MARKER).is_file()
     if busy and not (resume or overwrite):
         raise ValueError(
@@ -464,23 +466,14 @@ def _check_run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_d
 @contextlib.contextmanager
 def _run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_change: bool):
     "The output folder of a run, checked and locked; `run.json` records the data and config the run started with."
+    from medgemma_lora.atomic import set_aside  # an earlier run moved aside, put back if this one fails or is killed
+
     out = Path(cfg.out)
     with output_lock(out):
         busy = _check_run_dir(cfg, fingerprint, resume, overwrite, allow_data_change)
-        aside = out.with_name(f'.{out.name}.replaced-{os.getpid()}') if busy and overwrite else None
-        if aside:
-            out.rename(aside)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json({'data': str(cfg.data), 'data_sha256': fingerprint, 'config': asdict(cfg)}, out / RUN_MARKER)
-        try:
+        with set_aside(out, busy and overwrite, drop_if_only=(RUN_MARKER,)):
+            write_json({'data': str(cfg.data), 'data_sha256': fingerprint, 'config': asdict(cfg)}, out / RUN_MARKER)
             yield out
-        except BaseException:
-            if aside:
-                shutil.rmtree(out, ignore_errors=True)
-                aside.rename(out)
-            raise
-        if aside:
-            shutil.rmtree(aside, ignore_errors=True)
 
 # %% ../nbs/02_train_qlora.ipynb #56a27abc
 def _run_summary(trainer, cfg, fp: str, start, seconds: float, result) -> dict:

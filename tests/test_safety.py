@@ -114,8 +114,13 @@ def test_the_table_is_long_enough_and_covers_every_command():
 
 
 def test_overwrite_replaces_only_when_asked_and_only_what_it_replaces(ws, tmp_path):
-    shutil.copytree(ws/'data', tmp_path/'data')
-    main(['data', 'pediatric', '--out', str(tmp_path/'data'), '--n-train', '6', '--n-eval', '3', '--seed', '5', '--overwrite'])
+    shutil.copytree(ws/'data', tmp_path/'data')  # with broken_last_image.jsonl, a file that `data` did not write
+    argv = ['data', 'pediatric', '--out', str(tmp_path/'data'), '--n-train', '6', '--n-eval', '3', '--seed', '5', '--overwrite']
+    with pytest.raises(ValueError, match=r'did not write \(broken_last_image.jsonl\)'):
+        from medgemma_lora.sources import make_dataset
+        make_dataset('pediatric', tmp_path/'data', n_train=6, n_eval=3, seed=5, overwrite=True)
+    (tmp_path/'data'/'broken_last_image.jsonl').unlink()
+    main(argv)
     assert len(read_jsonl(tmp_path/'data'/'train.jsonl')) == 6 and sorted(p.name for p in tmp_path.iterdir()) == ['data']
 
 
