@@ -49,9 +49,14 @@ def _files(folder: Path) -> list[str]:
     return sorted(Path(f).as_posix() for f in out if f != MANIFEST)
 
 
-def write_manifest(folder, files=None, theirs=None) -> Path:
-    "Record `files` (default: all now in `folder`) as ours; or, while a run writes in place, the `theirs` to keep."
+def write_manifest(folder, files=None, theirs=None, add: bool = False) -> Path:
+    "Record `files` (default: all now in `folder`; `add`: and those listed before) as ours; or, mid-run, `theirs`."
     folder = Path(folder)
+    if add and files is not None:
+        try:
+            files = set(files) | set(json.loads((folder / MANIFEST).read_text(encoding='utf-8'))['files'])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
     data = {'written_by': 'medgemma-lora', 'complete': theirs is None}
     data.update(
         {'files': sorted(_files(folder) if files is None else files)} if theirs is None else {'theirs': sorted(theirs)}
@@ -174,6 +179,7 @@ def check_output(
     for i in inputs:
         if i is None:
             continue
+        recover_output(i)  # an input a killed command had set aside is put back before it is read
         ri = Path(i).resolve()
         if ri == ro or ro in ri.parents:
             raise ValueError(f'{out}: this output would overwrite the input {i}; choose another output path')

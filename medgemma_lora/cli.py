@@ -309,6 +309,9 @@ def _merge(a):
     from medgemma_lora.merge import MergeVerificationError, merge
 
     _check_hub(a)
+    from medgemma_lora.models import check_adapter
+
+    check_adapter(a.adapter)  # a bad config or truncated weights: one line naming the file, before any model loads
     try:
         rep = merge(a.adapter, a.out, overwrite=a.overwrite)
     except MergeVerificationError as e:
@@ -325,7 +328,9 @@ def _merge(a):
 # %% ../nbs/07_cli.ipynb #6909cbc0
 def _predict_args(p):
     p.add_argument(
-        '--model', default='tiny', help="'tiny', a Hub id, or a folder such as a merged model (default: tiny)"
+        '--model',
+        help="'tiny', a Hub id, or a folder such as a merged model (default: with --adapter the base it was "
+        'trained on, else tiny)',
     )
     p.add_argument('--adapter', help='an adapter folder to apply on top of the model')
     p.add_argument('--data', required=True, help='the records to answer: a JSONL file (images relative to its folder)')
@@ -336,22 +341,40 @@ def _predict_args(p):
     p.add_argument('--overwrite', action='store_true', help='replace an earlier predictions file OUT')
 
 
+def _model_for(a) -> str:
+    "`predict`'s model: --model, else the base --adapter was trained on, else tiny; never the adapter's own merge."
+    if not a.adapter:
+        return a.model or 'tiny'
+    from medgemma_lora.models import check_adapter
+
+    check_adapter(a.adapter)
+    tc = Path(a.adapter) / 'train_config.json'
+    base = json.loads(tc.read_text(encoding='utf-8')).get('model') if tc.is_file() else None
+    mc = Path(a.model or '') / 'train_config.json'
+    if a.model and (Path(a.model) / 'merge_report.json').is_file() and mc.is_file() and tc.is_file():
+        if mc.read_bytes() == tc.read_bytes():
+            raise ValueError(f'{a.model} already holds {a.adapter} merged in: drop --adapter, or pass --model {base}')
+    return a.model or base or 'tiny'
+
+
 def _predict(a):
-    from medgemma_lora.data import check_output, read_jsonl, write_jsonl
+    from medgemma_lora.data import check_output, output_lock, read_jsonl, write_jsonl
     from medgemma_lora.generate import json_schema_logits_processor, load_for_inference, predict
 
+    a.model = _model_for(a)
     check_output(
         a.out, inputs=[a.data, a.adapter] + ([a.model] if Path(a.model).exists() else []), overwrite=a.overwrite
     )
     recs = read_jsonl(a.data)  # every record checked before the model is loaded
-    model, processor = load_for_inference(a.model, a.adapter, a.quantization)
-    factory = (lambda rs: json_schema_logits_processor(processor, rs)) if a.constrained else None
-    t0 = time.time()
-    rows = predict(
-        model, processor, recs, Path(a.data).parent, batch_size=a.batch_size, logits_processor_factory=factory
-    )
-    dt = time.time() - t0
-    write_jsonl(rows, a.out)
+    with output_lock(a.out):  # a second `predict` to the same file is refused, not silently replaced
+        model, processor = load_for_inference(a.model, a.adapter, a.quantization)
+        factory = (lambda rs: json_schema_logits_processor(processor, rs)) if a.constrained else None
+        t0 = time.time()
+        rows = predict(
+            model, processor, recs, Path(a.data).parent, batch_size=a.batch_size, logits_processor_factory=factory
+        )
+        dt = time.time() - t0
+        write_jsonl(rows, a.out)
     print(f'wrote {len(rows)} predictions to {a.out} in {dt:.1f}s ({len(rows) / dt:.2f} cases/s)')
     return rows
 
