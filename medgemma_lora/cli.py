@@ -356,7 +356,7 @@ def _model_for(a) -> str:
             raise ValueError(f'{a.model} already holds {a.adapter} merged in: drop --adapter, or pass --model {base}')
     return a.model or base or 'tiny'
 
-
+# %% ../nbs/07_cli.ipynb #7fb27b941602401d91542211134fc71a
 def _predict(a):
     from medgemma_lora.data import check_output, output_lock, read_jsonl, write_jsonl
     from medgemma_lora.generate import json_schema_logits_processor, load_for_inference, predict
@@ -637,7 +637,7 @@ def _inputs(a) -> str:
     got = [str(getattr(a, n)) for n in names if isinstance(getattr(a, n, None), str) and Path(getattr(a, n)).exists()]
     return ', '.join(got) or 'an input'
 
-
+# %% ../nbs/07_cli.ipynb #acae54e37e7d407bbb7b55eff062a284
 def error_line(e: BaseException, a) -> str:
     "The one line a user sees for exception `e` of command `a`: the cause, the file, and only this command's flags."
     if isinstance(e, RecursionError):

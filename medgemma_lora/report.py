@@ -240,7 +240,7 @@ def _place(tmp: Path, out_dir: Path, overwrite: bool) -> list:
         write_manifest(out_dir, made, add=True)
     return [out_dir / n for n in made]
 
-
+# %% ../nbs/03c_report.ipynb #7fb27b941602401d91542211134fc71a
 def score_files(
     task: str,
     predictions,
