@@ -418,21 +418,25 @@ def stratum(record):
     return (record.subtask or '', str(record.label), str(record.modality))
 
 # %% ../nbs/00_data.ipynb #5c6c2f96
+def _row(r) -> str:
+    "A record as written, but for its id and the split its source gave it: equal rows are copies."
+    d = r.to_dict()
+    meta = {**d['metadata'], 'source_split': None}  # image files are renamed per record: their names differ
+    return json.dumps({**d, 'id': None, 'images': len(d['images']), 'metadata': meta}, sort_keys=True)
+
+
 def check_no_leak(train, eval, patients: bool = True):
-    "Raise `ValueError` if a patient (unless not `patients`), a record id or a record's content is in both splits."
+    "Raise `ValueError` if a patient (unless not `patients`), a record id or a copied row is in both splits."
     both = sorted({r.patient_id for r in train} & {r.patient_id for r in eval})
     if both and patients:
         raise ValueError(f"patient leak: {len(both)} patient(s) in both splits, e.g. {both[:5]}")
     ids = sorted({r.id for r in train} & {r.id for r in eval})
     if ids:
         raise ValueError(f"record leak: {len(ids)} id(s) in both splits, e.g. {ids[:5]}")
-    content = lambda r: json.dumps({k: v for k, v in r.to_dict().items() if k != 'id'}, sort_keys=True)
-    seen = {content(r): r.id for r in train}
-    same = [(seen[c], r.id) for r in eval if (c := content(r)) in seen]
+    seen = {_row(r): r.id for r in train}
+    same = [(seen[c], r.id) for r in eval if (c := _row(r)) in seen]
     if same:
-        raise ValueError(
-            f"record leak: {len(same)} record(s) in both splits, identical but for the id, e.g. {same[:3]}"
-        )
+        raise ValueError(f"record leak: {len(same)} row(s) in both splits, identical but for the id, e.g. {same[:3]}")
 
 # %% ../nbs/00_data.ipynb #ff84dd88
 def split_records(records, eval_frac=0.2, seed=0, n_eval=None, group=None):

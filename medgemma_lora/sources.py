@@ -381,6 +381,8 @@ def load_source(
     path = Path(path)
     if not path.exists():
         raise ValueError(f'{path}: no such file or directory')
+    if not path.is_file() and not path.is_dir():
+        raise ValueError(f'{path}: not a regular file (a pipe or a device); expected a data file or folder')
     if _is_record_jsonl(path):
         if options:
             raise ValueError(f"{path}: {sorted(options)} are options of a task's own files, not of record JSONL")
