@@ -31,6 +31,16 @@ def _alive(pid: int, start: str | None = None) -> bool:
     now = process_start(pid)
     return not (start and now and now != start)
 
+
+def _lock_owner(lock: Path):
+    "(pid, start) recorded in `lock` (an older lock holds only the pid), or (0, None) when unreadable."
+    try:
+        text = lock.read_text().strip()
+        d = json.loads(text) if text.startswith('{') else {'pid': int(text or 0)}
+        return int(d.get('pid', 0)), d.get('start')
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0, None
+
 # %% ../nbs/00_atomic.ipynb #622ae6e6
 MANIFEST = '.medgemma-lora.json'
 
@@ -115,6 +125,9 @@ def recover_output(out) -> list[str]:
         _remove(out)
         p.rename(out)
         said.append(f'restored the earlier result (process {pid} was stopped while replacing it)')
+    lock = out.with_name(f'.{out.name}.lock')
+    if lock.is_file() and not _alive(*_lock_owner(lock)):
+        lock.unlink(missing_ok=True)  # a lock of a process that is gone
     for s in said:
         print(f'{out}: {s}')
     return said
@@ -223,16 +236,6 @@ def set_aside(out, replace: bool, drop_if_only=()):
         _remove(aside)
 
 # %% ../nbs/00_atomic.ipynb #fd9b8626
-def _lock_owner(lock: Path):
-    "(pid, start) recorded in `lock` (an older lock holds only the pid), or (0, None) when unreadable."
-    try:
-        text = lock.read_text().strip()
-        d = json.loads(text) if text.startswith('{') else {'pid': int(text or 0)}
-        return int(d.get('pid', 0)), d.get('start')
-    except (OSError, ValueError, AttributeError, TypeError):
-        return 0, None
-
-
 @contextlib.contextmanager
 def output_lock(out):
     "Hold `.<name>.lock` beside `out` while writing it; refuse when another live process holds it."

@@ -245,3 +245,72 @@ def test_two_writers_on_one_output_folder(ws, tmp_path):
                            capture_output=True, text=True)
     assert r.returncode == 2 and 'being written by another command' in r.stderr, r.stderr
     assert not (tmp_path/'d').exists()
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, '-c', *args], capture_output=True, text=True, **kw)
+
+
+def test_train_overwrite_killed_puts_the_earlier_run_back(ws, tmp_path):
+    "SIGKILL while `train --overwrite` trains: the earlier run is aside; the next command on the folder puts it back."
+    shutil.copytree(ws/'adapter', tmp_path/'a')
+    before = _snapshot(tmp_path/'a')
+    kill = textwrap.dedent(f'''
+        import os, signal, medgemma_lora.train as t
+        t.build_trainer = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        from medgemma_lora.cli import main
+        main(['train', '--data', {str(ws/"data")!r}, '--out', {str(tmp_path/"a")!r}, '--overwrite', '--max-steps', '2'])
+    ''')
+    r = _run([kill])
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    assert [p.name for p in tmp_path.glob('.a.replaced-*')] and _snapshot(tmp_path/'a') != before
+    r = subprocess.run(['medgemma-lora', 'train', '--data', str(ws/'data'), '--out', str(tmp_path/'a'), '--max-steps', '2'],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and 'pass --resume' in r.stderr and 'restored the earlier result' in r.stdout, r.stdout + r.stderr
+    assert _snapshot(tmp_path/'a') == before and sorted(p.name for p in tmp_path.iterdir()) == ['a']
+
+
+def test_merge_killed_between_its_renames_puts_the_earlier_model_back(ws, tmp_path):
+    "SIGKILL after the earlier merged model was renamed aside and before the new one took its place."
+    shutil.copytree(ws/'merged', tmp_path/'m')
+    before = _snapshot(tmp_path/'m')
+    kill = textwrap.dedent(f'''
+        import os, pathlib, signal
+        rename = pathlib.Path.rename
+        def die_after(self, target):
+            out = rename(self, target)
+            if '.old-' in str(target): os.kill(os.getpid(), signal.SIGKILL)
+            return out
+        pathlib.Path.rename = die_after
+        from medgemma_lora.cli import main
+        main(['merge', '--adapter', {str(ws/"adapter")!r}, '--out', {str(tmp_path/"m")!r}, '--overwrite'])
+    ''')
+    r = _run([kill])
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    assert not (tmp_path/'m').exists() and list(tmp_path.glob('.m.old-*')) and list(tmp_path.glob('.m.tmp-*'))
+    r = subprocess.run(['medgemma-lora', 'merge', '--adapter', str(ws/'adapter'), '--out', str(tmp_path/'m')],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and 'pass --overwrite' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert _snapshot(tmp_path/'m') == before and sorted(p.name for p in tmp_path.iterdir()) == ['m']  # the temp folder is gone
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing_half_written(ws, tmp_path, monkeypatch, capsys):
+    import medgemma_lora.sources as sources
+    real = sources.materialize_images
+    def interrupted(recs, out, **kw):
+        real(recs, out, **kw)   # images half copied into the temporary folder...
+        raise KeyboardInterrupt  # ...when the user presses Ctrl-C
+    monkeypatch.setattr(sources, 'materialize_images', interrupted)
+    with pytest.raises(SystemExit) as e:
+        main(['data', 'pediatric', '--from', str(ws/'data'/'eval.jsonl'), '--out', str(tmp_path/'d')])
+    err = capsys.readouterr().err
+    assert e.value.code == 130 and 'interrupted' in err and 'Traceback' not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stale_lock_whose_process_id_was_reused_is_taken_over(tmp_path):
+    "The lock names a live process (this one) but another start time: the process that wrote it is gone."
+    (tmp_path/'.d.lock').write_text(json.dumps({'pid': os.getpid(), 'start': '1'}))
+    r = subprocess.run(['medgemma-lora', 'data', 'rtl', '--out', str(tmp_path/'d'), '--n-train', '4', '--n-eval', '2'],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and (tmp_path/'d'/'train.jsonl').is_file() and not (tmp_path/'.d.lock').exists(), r.stderr
