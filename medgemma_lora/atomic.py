@@ -134,7 +134,7 @@ def recover_output(out) -> list[str]:
 
 # %% ../nbs/00_atomic.ipynb #72765bda
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, manifest: bool = True):
     "A temporary path beside `path` to write to, renamed onto `path` only if the block ends without an error."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ def atomic_path(path):
     tmp = path.with_name(f'.{path.name}.tmp-{tag}')
     try:
         yield tmp
-        if tmp.is_dir() and not tmp.is_symlink():
+        if manifest and tmp.is_dir() and not tmp.is_symlink():
             write_manifest(tmp)
         if path.is_dir() and not path.is_symlink():
             old = path.with_name(f'.{path.name}.old-{tag}')
@@ -196,7 +196,7 @@ def check_output(
         ri = Path(i).resolve()
         if ri == ro or ro in ri.parents:
             raise ValueError(f'{out}: this output would overwrite the input {i}; choose another output path')
-        if ri in ro.parents and ri.is_dir():
+        if ri in ro.parents and (ri / MANIFEST).is_file():  # a result of ours, which `--overwrite` may replace
             raise ValueError(f'{out}: this output lies inside the input folder {i}; choose a path outside it')
     recover_output(out)
     _writable(out)

@@ -418,13 +418,24 @@ def build_trainer(
     return trainer
 
 # %% ../nbs/02_train_qlora.ipynb #94d19388
+def _loads(c: Path) -> bool:
+    "Whether checkpoint folder `c` is whole: its state reads as JSON, its weights open, no file of it is empty."
+    from safetensors import safe_open
+
+    try:
+        json.loads((c / 'trainer_state.json').read_text())
+        with safe_open(str(c / 'adapter_model.safetensors'), 'pt') as s:
+            s.keys()
+    except Exception:
+        return False
+    return all(p.stat().st_size > 0 for p in c.iterdir() if p.is_file())
+
+
 def latest_checkpoint(out) -> tuple:
-    "`(newest complete checkpoint in out/checkpoints or None, [incomplete ones])`: the one a resume can trust."
+    "`(newest whole checkpoint in out/checkpoints or None, [newer broken ones])`: the one a resume can trust."
     num = lambda p: int(p.name.split('-')[-1]) if p.name.split('-')[-1].isdigit() else -1
     ckpts = sorted((Path(out) / 'checkpoints').glob('checkpoint-*'), key=num)
-    complete = [
-        c for c in ckpts if (c / 'trainer_state.json').is_file() and (c / 'adapter_model.safetensors').is_file()
-    ]
+    complete = [c for c in ckpts if _loads(c)]
     return (complete[-1] if complete else None), [c for c in ckpts if c not in complete]
 
 # %% ../nbs/02_train_qlora.ipynb #efa1186f
