@@ -448,17 +448,20 @@ def _holds_files(out) -> bool:
 # %% ../nbs/02_train_qlora.ipynb #747b6ebd
 def _check_run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_change: bool) -> bool:
     "Raise unless `cfg.out` may take this run (see above); return whether it holds an earlier run."
+    from medgemma_lora.atomic import recover_output
+
     out = Path(cfg.out)
-    # only the inputs are checked here: the folder rules follow
-    check_output(
-        out, inputs=[cfg.data] + ([cfg.model] if Path(cfg.model).exists() else []), overwrite=True, marker=RUN_MARKER
-    )
-    busy, ours = _holds_files(out), (out / RUN_MARKER).is_file()
-    if busy and not (resume or overwrite):
+    recover_output(out)  # an earlier run that a killed `--overwrite` had set aside is put back first
+    if _holds_files(out) and not (resume or overwrite):
         raise ValueError(
             f'{out} already holds a training run; pass --resume to continue it or --overwrite to start over, '
             'or choose another folder'
         )
+    # the inputs, a symbolic link, and files that are not ours: the folder rules follow
+    check_output(
+        out, inputs=[cfg.data] + ([cfg.model] if Path(cfg.model).exists() else []), overwrite=True, marker=RUN_MARKER
+    )
+    busy, ours = _holds_files(out), (out / RUN_MARKER).is_file()
     if busy and not ours:
         raise ValueError(
             f'{out} holds files that medgemma-lora did not write (no {RUN_MARKER}); it is never resumed or replaced: '
