@@ -199,6 +199,18 @@ def gated_help(model_id: str) -> str:
         "local folders and already cached models load; `tiny` always works."
     )
 
+
+def _load_error(model_id: str, e: OSError) -> OSError:
+    "The real cause of a failed load: a cache folder that cannot be written, else what a gated model needs."
+    import errno
+
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+        return OSError(
+            f'{e.filename or cache_root()}: {e.strerror}: the model cache cannot be written; set MEDGEMMA_LORA_CACHE '
+            '(and HF_HOME) to a writable folder with space'
+        )
+    return OSError(gated_help(model_id))
+
 # %% ../nbs/01a_models.ipynb #e927b2f2
 def load_processor(model_id: str = TINY):
     "The processor for `model_id`: the embedded offline `tiny` one, a local folder, or a Hub id (via `AutoProcessor`)."
@@ -209,7 +221,7 @@ def load_processor(model_id: str = TINY):
     try:
         return AutoProcessor.from_pretrained(model_id, token=hf_token(), trust_remote_code=False)
     except OSError as e:
-        raise OSError(gated_help(model_id)) from e
+        raise _load_error(model_id, e) from e
 
 # %% ../nbs/01a_models.ipynb #fd137ee9
 def local_rank() -> int:
@@ -452,7 +464,7 @@ def load_model(model_id: str = TINY, quantization=None, device=None, dtype=None,
     try:
         model = AutoModelForImageTextToText.from_pretrained(resolve_model_path(model_id, seed), **kw)
     except OSError as e:
-        raise OSError(gated_help(model_id)) from e
+        raise _load_error(model_id, e) from e
     if not quantization:
         model = model.to(device)
     return model.eval()
