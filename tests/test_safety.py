@@ -316,3 +316,16 @@ def test_a_stale_lock_whose_process_id_was_reused_is_taken_over(tmp_path):
     r = subprocess.run(['medgemma-lora', 'data', 'rtl', '--out', str(tmp_path/'d'), '--n-train', '4', '--n-eval', '2'],
                        capture_output=True, text=True)
     assert r.returncode == 0 and (tmp_path/'d'/'train.jsonl').is_file() and not (tmp_path/'.d.lock').exists(), r.stderr
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_earlier_dataset(ws, tmp_path, monkeypatch, capsys):
+    import errno, medgemma_lora.sources as sources
+    shutil.copytree(ws/'data_notes', tmp_path/'d'); (tmp_path/'d'/'my_notes.txt').unlink(); (tmp_path/'d'/'broken_last_image.jsonl').unlink()
+    before = _snapshot(tmp_path)
+    def full(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device', str(tmp_path/'.d.tmp-1'/'train.jsonl'))
+    monkeypatch.setattr(sources, 'write_jsonl', full)
+    with pytest.raises(SystemExit) as e:
+        main(['data', 'pediatric', '--out', str(tmp_path/'d'), '--n-train', '6', '--n-eval', '3', '--overwrite'])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and 'the disk is full' in err and 'Traceback' not in err, err
+    assert _snapshot(tmp_path) == before
