@@ -297,12 +297,27 @@ def data_fingerprint(data_dir) -> str:
     return h.hexdigest()
 
 # %% ../nbs/02_train_qlora.ipynb #73afa1cc
+def _check_held_out(data_dir: Path, train_recs):
+    "Refuse a record id, or a row copied, in train.jsonl and in val.jsonl or eval.jsonl: the scores would flatter."
+    from medgemma_lora.data import check_no_leak
+
+    for name in ('val.jsonl', 'eval.jsonl'):
+        if (data_dir / name).exists():
+            try:
+                check_no_leak(train_recs, read_jsonl(data_dir / name), patients=False)
+            except ValueError as e:
+                raise ValueError(f'{data_dir}: train.jsonl and {name}: {e}') from None
+
+
 def sft_datasets(data_dir, max_eval_samples=None):
     "Train and validation `datasets.Dataset`s of chat messages and images for TRL, built with this project's prompts."
     data_dir = Path(data_dir)
     if not (data_dir / 'train.jsonl').exists():
         raise FileNotFoundError(f'{data_dir / "train.jsonl"} not found: make it with `medgemma-lora data`')
     train_recs = read_jsonl(data_dir / 'train.jsonl')
+    if not train_recs:
+        raise ValueError(f'{data_dir / "train.jsonl"}: no records to train on')
+    _check_held_out(data_dir, train_recs)
     if not (data_dir / 'val.jsonl').exists():
         print(f'{data_dir} has no val.jsonl: training without a validation loss (eval.jsonl stays held out)')
     eval_recs = read_jsonl(data_dir / 'val.jsonl')[:max_eval_samples] if (data_dir / 'val.jsonl').exists() else []

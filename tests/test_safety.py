@@ -87,6 +87,9 @@ def _hostile(w: Path, good: dict):
     rows.append({**rows[0], 'id': rows[0]['id'] + '-again', 'metadata': {**rows[0]['metadata'], 'source_split': 'test'}})
     (w/'dup'/'rows.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))  # a training row copied into test
     (w/'plots').mkdir(); (w/'plots'/'rates.png').write_bytes(b'my own plot')
+    copy('data', 'leaky')
+    with open(w/'leaky'/'eval.jsonl', 'a') as f: f.write((w/'data'/'train.jsonl').read_text().splitlines()[0] + '\n')
+    copy('data', 'empty_train'); (w/'empty_train'/'train.jsonl').write_text('')
     (w/'out_link').symlink_to(w/'mine')
     me = json.dumps({'pid': os.getpid(), 'start': Path(f'/proc/{os.getpid()}/stat').read_text().rsplit(')', 1)[1].split()[19]})
     (w/'.busy.jsonl.lock').write_text(me)   # this process holds it: a `predict` to busy.jsonl runs now
@@ -177,6 +180,8 @@ HOSTILE = [  # issue 25: (name, argv, words); a word starting with '!' must NOT 
     ('data with a decompression bomb', ['data', 'pediatric', '--from', f'{W}/bomb/eval.jsonl', '--out', f'{W}/x'], 'more than the 67108864 allowed'),
     ('predict with a decompression bomb', ['predict', '--data', f'{W}/bomb/eval.jsonl', '--out', f'{W}/x.jsonl'], 'more than the 67108864 allowed'),
     ('data with a training row copied into eval', ['data', 'pediatric', '--from', f'{W}/dup/rows.jsonl', '--out', f'{W}/x'], 'identical but for the id'),
+    ('train with a training record in eval.jsonl', ['train', '--data', f'{W}/leaky', '--out', f'{W}/x', '--max-steps', '2'], 'train.jsonl and eval.jsonl: record leak'),
+    ('train with an empty train.jsonl', ['train', '--data', f'{W}/empty_train', '--out', f'{W}/x', '--max-steps', '2'], 'train.jsonl holds no records'),
     # messages name only this command's flags
     ('score with a missing prediction names no library argument', SCORE[:3] + [f'{W}/bad_preds.jsonl'] + SCORE[4:] + ['--out', f'{W}/x.json'], ('bad_preds.jsonl:2', '!--skip-bad', '!skip_bad')),
 ]
