@@ -182,6 +182,7 @@ HOSTILE = [  # issue 25: (name, argv, words); a word starting with '!' must NOT 
     ('data with a training row copied into eval', ['data', 'pediatric', '--from', f'{W}/dup/rows.jsonl', '--out', f'{W}/x'], 'identical but for the id'),
     ('train with a training record in eval.jsonl', ['train', '--data', f'{W}/leaky', '--out', f'{W}/x', '--max-steps', '2'], 'train.jsonl and eval.jsonl: record leak'),
     ('train with an empty train.jsonl', ['train', '--data', f'{W}/empty_train', '--out', f'{W}/x', '--max-steps', '2'], 'train.jsonl holds no records'),
+    ('rl with an empty train.jsonl', ['rl', '--data', f'{W}/empty_train', '--adapter', f'{W}/adapter', '--out', f'{W}/x'], 'train.jsonl: no records'),
     # messages name only this command's flags
     ('score with a missing prediction names no library argument', SCORE[:3] + [f'{W}/bad_preds.jsonl'] + SCORE[4:] + ['--out', f'{W}/x.json'], ('bad_preds.jsonl:2', '!--skip-bad', '!skip_bad')),
 ]
