@@ -81,6 +81,7 @@ def _hostile(w: Path, good: dict):
     deep = '{"id": "x", "output": ' + '[' * 100000 + ']' * 100000 + '}\n'
     (w/'src'/'deep.jsonl').write_text(deep)
     os.mkfifo(w/'src'/'fifo.jsonl')
+    (w/'src'/'huge.jsonl').write_text(json.dumps({**good, 'prompt': 'x' * 300_000}) + '\n')  # a pasted file
     shutil.copytree(w/'data'/'images', w/'dup'/'images')
     rows = [{**json.loads(l), 'metadata': {**json.loads(l)['metadata'], 'source_split': split}}
             for split in ('train', 'test') for l in (w/'data'/f"{'eval' if split == 'test' else split}.jsonl").read_text().splitlines()]
@@ -179,6 +180,8 @@ HOSTILE = [  # issue 25: (name, argv, words); a word starting with '!' must NOT 
     # limits
     ('data with a decompression bomb', ['data', 'pediatric', '--from', f'{W}/bomb/eval.jsonl', '--out', f'{W}/x'], 'more than the 67108864 allowed'),
     ('predict with a decompression bomb', ['predict', '--data', f'{W}/bomb/eval.jsonl', '--out', f'{W}/x.jsonl'], 'more than the 67108864 allowed'),
+    ('predict with a prompt of 300000 characters', ['predict', '--data', f'{W}/src/huge.jsonl', '--out', f'{W}/x.jsonl'], 'more than 200000 allowed'),
+    ('data with a prompt of 300000 characters', ['data', 'pediatric', '--from', f'{W}/src/huge.jsonl', '--out', f'{W}/x'], 'more than 200000 allowed'),
     ('data with a training row copied into eval', ['data', 'pediatric', '--from', f'{W}/dup/rows.jsonl', '--out', f'{W}/x'], 'identical but for the id'),
     ('train with a training record in eval.jsonl', ['train', '--data', f'{W}/leaky', '--out', f'{W}/x', '--max-steps', '2'], 'train.jsonl and eval.jsonl: record leak'),
     ('train with an empty train.jsonl', ['train', '--data', f'{W}/empty_train', '--out', f'{W}/x', '--max-steps', '2'], 'train.jsonl holds no records'),
