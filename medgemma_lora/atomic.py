@@ -56,7 +56,7 @@ def _files(folder: Path) -> list[str]:
             for d in dirnames
             if os.path.islink(os.path.join(dirpath, d))
         ]
-    return sorted(Path(f).as_posix() for f in out if f != MANIFEST)
+    return sorted(Path(f).as_posix() for f in out if not f.startswith(MANIFEST))  # its temporary too
 
 
 def write_manifest(folder, files=None, theirs=None, add: bool = False) -> Path:
