@@ -338,3 +338,12 @@ def test_a_full_disk_is_one_line_and_leaves_the_earlier_dataset(ws, tmp_path, mo
     err = capsys.readouterr().err
     assert e.value.code == 2 and 'the disk is full' in err and 'Traceback' not in err, err
     assert _snapshot(tmp_path) == before
+
+
+def test_a_failed_first_run_leaves_nothing_that_refuses_the_corrected_one(ws, tmp_path, monkeypatch, capsys):
+    import medgemma_lora.train as t
+    def fails(*a, **k): raise ValueError('learning rate must be finite, got inf')  # found once the model is loaded
+    monkeypatch.setattr(t, 'build_trainer', fails)
+    with pytest.raises(SystemExit) as e: main(['train', '--data', str(ws/'data'), '--out', str(tmp_path/'a'), '--max-steps', '2'])
+    assert e.value.code == 2 and 'must be finite' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []   # no run.json left to say 'already holds a training run'
