@@ -264,4 +264,7 @@ def rl_run(
             comparisons=[('SFT', 'SFT+GRPO')],
             seed=cfg.seed,
         )
+    from medgemma_lora.atomic import claim
+
+    claim(out, 'merged', 'eval')  # written after the run's manifest: ours too, so --overwrite may replace them
     return dict(train=summary, merge=merged, metrics=metrics, report=str(out / 'eval' / 'report.md'))
