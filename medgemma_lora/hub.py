@@ -476,7 +476,7 @@ def push_folder(
         'nothing uploaded',
     )
     if dry_run is not None:
-        with atomic_path(dry_run) as tmp:
+        with atomic_path(dry_run, manifest=False) as tmp:  # exactly the upload
             _stage(folder, files, Path(tmp))
         return res
     from huggingface_hub import HfApi

@@ -9,8 +9,8 @@ __all__ = ['TINY', 'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE'
            'build_tiny_processor', 'tiny_processor_dir', 'hf_token', 'gated_help', 'load_processor', 'local_rank',
            'default_device', 'compute_dtype', 'quantization_config', 'medgemma_4b_config', 'tiny_config',
            'random_gemma3', 'save_checkpoint', 'tiny_model_dir', 'full_size_parts', 'full_size_random_dir',
-           'resolve_model_path', 'load_model', 'image_chat_batch', 'progress_bars', 'no_cuda_calls', 'DeviceFacts',
-           'device_facts', 'detect_environment', 'default_model_id']
+           'resolve_model_path', 'load_model', 'check_adapter', 'image_chat_batch', 'progress_bars', 'no_cuda_calls',
+           'DeviceFacts', 'device_facts', 'detect_environment', 'default_model_id']
 
 # %% ../nbs/01a_models.ipynb #0d785293
 import contextlib, csv, glob, hashlib, json, math, os, shutil, subprocess, sys, tempfile
@@ -200,6 +200,18 @@ def gated_help(model_id: str) -> str:
         "local folders and already cached models load; `tiny` always works."
     )
 
+
+def _load_error(model_id: str, e: OSError) -> OSError:
+    "The real cause of a failed load: a cache folder that cannot be written, else what a gated model needs."
+    import errno
+
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+        return OSError(
+            f'{e.filename or cache_root()}: {e.strerror}: the model cache cannot be written; set MEDGEMMA_LORA_CACHE '
+            '(and HF_HOME) to a writable folder with space'
+        )
+    return OSError(gated_help(model_id))
+
 # %% ../nbs/01a_models.ipynb #e927b2f2
 def load_processor(model_id: str = TINY):
     "The processor for `model_id`: the embedded offline `tiny` one, a local folder, or a Hub id (via `AutoProcessor`)."
@@ -210,7 +222,7 @@ def load_processor(model_id: str = TINY):
     try:
         return AutoProcessor.from_pretrained(model_id, token=hf_token(), trust_remote_code=False)
     except OSError as e:
-        raise OSError(gated_help(model_id)) from e
+        raise _load_error(model_id, e) from e
 
 # %% ../nbs/01a_models.ipynb #fd137ee9
 def local_rank() -> int:
@@ -454,10 +466,37 @@ def load_model(model_id: str = TINY, quantization=None, device=None, dtype=None,
     try:
         model = AutoModelForImageTextToText.from_pretrained(resolve_model_path(model_id, seed), **kw)
     except OSError as e:
-        raise OSError(gated_help(model_id)) from e
+        raise _load_error(model_id, e) from e
     if not quantization:
         model = model.to(device)
     return model.eval()
+
+# %% ../nbs/01a_models.ipynb #76fc4548
+def check_adapter(folder) -> dict:
+    "The LoRA config of adapter `folder`, checked with its weights: a bad one is one `ValueError` naming the file."
+    folder = Path(folder)
+    f, w = folder / 'adapter_config.json', folder / 'adapter_model.safetensors'
+    if not f.is_file():
+        raise ValueError(f'{folder}: no adapter_config.json; expected an adapter folder written by `train`')
+    try:
+        cfg = json.loads(f.read_text(encoding='utf-8'))
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f'{f}: not valid JSON ({str(e)[:100]})') from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f'{f}: expected a JSON object, got {type(cfg).__name__}')
+    for k in ('r', 'lora_alpha'):
+        v = cfg.get(k, 1)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or (k == 'r' and v != int(v)):
+            raise ValueError(f'{f}: {k!r} must be a positive number, got {v!r}')
+    if w.exists():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(w), 'pt') as s:
+                s.keys()
+        except Exception as e:
+            raise ValueError(f'{w}: damaged or truncated weights ({e}); train or copy the adapter again') from None
+    return cfg
 
 # %% ../nbs/01a_models.ipynb #f493c8a7
 def image_chat_batch(processor, image, text: str):

@@ -6,7 +6,7 @@
 __all__ = ['BY_IMAGE_NOTE', 'plot_rates', 'write_report', 'score_files']
 
 # %% ../nbs/03c_report.ipynb #14da58b0
-import json, math, shutil
+import json, math, os, secrets, shutil
 from pathlib import Path
 from .data import check_output, new_figure, read_jsonl, save_figure, write_json, write_text
 from .score import compare_scored, flatten, get_path, get_scorer, metric_value, rate, score
@@ -243,6 +243,30 @@ def write_report(
     return {'report': report, 'metrics': mpath, 'plots': written}
 
 # %% ../nbs/03c_report.ipynb #26e1010f
+def _place(tmp: Path, out_dir: Path, overwrite: bool) -> list:
+    "Move the files written in `tmp` into `out_dir`, refusing to replace one without `overwrite` or one not ours."
+    from medgemma_lora.atomic import MANIFEST, foreign_files, write_manifest
+
+    made = sorted(p.name for p in tmp.iterdir() if p.name != MANIFEST)
+    taken = [n for n in made if (out_dir / n).exists() or (out_dir / n).is_symlink()]
+    if taken and not overwrite:
+        raise ValueError(
+            f"{out_dir}: {', '.join(taken)} already exist; pass --overwrite to replace them, or choose another folder"
+        )
+    owned = (out_dir / MANIFEST).is_file()
+    theirs = [n for n in taken if n in set(foreign_files(out_dir))] if owned else []
+    if theirs:
+        raise ValueError(
+            f"{out_dir} holds files that medgemma-lora did not write ({', '.join(theirs)}); they are never replaced"
+        )
+    new = not any(p for p in out_dir.iterdir() if p != tmp)
+    for n in made:
+        os.replace(tmp / n, out_dir / n)
+    if new or owned:
+        write_manifest(out_dir, made, add=True)
+    return [out_dir / n for n in made]
+
+# %% ../nbs/03c_report.ipynb #7fb27b941602401d91542211134fc71a
 def score_files(
     task: str,
     predictions,
@@ -257,6 +281,8 @@ def score_files(
     overwrite: bool = False,
 ) -> dict:
     "Score a predictions JSONL file against references for `task` and write the report, as `medgemma-lora score` does."
+    from medgemma_lora.atomic import output_lock
+
     out = Path(out)
     out_dir, mfile = (out.parent, out.name) if out.suffix == '.json' else (out, 'metrics.json')
     for f in (out_dir / mfile, out_dir / 'report.md'):
@@ -272,5 +298,13 @@ def score_files(
     runs = {n: score(task, f, refs, missing=missing, extra=extra, details=True) for n, f in zip(names, files)}
     comparison = compare_scored(task, *runs.values(), names=names) if compare is not None else None
     title = title or f'{task} evaluation: ' + ' vs '.join(names)
-    paths = write_report(out_dir, runs, title, task=task, comparison=comparison, metrics_file=mfile)
-    return json.loads(paths['metrics'].read_text(encoding='utf-8'))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_dir / mfile):
+        tmp = out_dir / f'.{mfile}.tmp-{os.getpid()}-{secrets.token_hex(4)}'  # removed by the next run if we die
+        try:
+            tmp.mkdir()
+            write_report(tmp, runs, title, task=task, comparison=comparison, metrics_file=mfile)
+            _place(tmp, out_dir, overwrite)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return json.loads((out_dir / mfile).read_text(encoding='utf-8'))

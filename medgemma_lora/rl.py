@@ -203,6 +203,8 @@ def rl_train(cfg: RLConfig, resume: bool = False, overwrite: bool = False, progr
     if not (Path(cfg.adapter) / 'train_config.json').is_file():
         raise FileNotFoundError(f'{cfg.adapter} is not an adapter written by `medgemma-lora train`')
     recs = read_jsonl(Path(cfg.data) / 'train.jsonl')
+    if not recs:
+        raise ValueError(f'{Path(cfg.data) / "train.jsonl"}: no records to draw GRPO prompts from')
     task = recs[0].task
     if (cfg.reward or task) != task:
         raise ValueError(f'--reward {cfg.reward} does not fit the data: {cfg.data} holds {task} cases')
@@ -272,4 +274,7 @@ def rl_run(
             comparisons=[('SFT', 'SFT+GRPO')],
             seed=cfg.seed,
         )
+    from medgemma_lora.atomic import claim
+
+    claim(out, 'merged', 'eval')  # written after the run's manifest: ours too, so --overwrite may replace them
     return dict(train=summary, merge=merged, metrics=metrics, report=str(out / 'eval' / 'report.md'))

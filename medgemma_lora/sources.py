@@ -45,8 +45,9 @@ class ImageResolver:
     def _inside(self, p):
         "`p`, if it lies inside the images root, a base or the search folder (or anywhere, with `allow_outside`)."
         folders = [os.path.normpath(f.absolute()) for f in dict.fromkeys([self.root, self.search, *self.bases]) if f]
-        pn = os.path.normpath(Path(p).absolute())
-        if self.allow_outside or any(os.path.commonpath([f, pn]) == f for f in folders):
+        pn, real = os.path.normpath(Path(p).absolute()), os.path.realpath(p)
+        inside = lambda q, fs: any(os.path.commonpath([f, q]) == f for f in fs)
+        if self.allow_outside or (inside(pn, folders) and inside(real, [os.path.realpath(f) for f in folders])):
             return p
         raise ValueError(
             f"image {p} lies outside the data folders ({', '.join(folders)}); pass --images-root with the "
@@ -236,6 +237,8 @@ def _data_files(path):
     path = Path(path)
     if path.is_file():
         return [path]
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path}: not a regular file (a pipe or a device); expected a data file or folder")
     if not path.is_dir():
         raise ValueError(f"{path}: no such file or directory")
     files = sorted(path.glob('*.jsonl')) or [p for p in sorted(path.glob('*.json')) if 'stats' not in p.name]
@@ -378,6 +381,8 @@ def load_source(
     path = Path(path)
     if not path.exists():
         raise ValueError(f'{path}: no such file or directory')
+    if not path.is_file() and not path.is_dir():
+        raise ValueError(f'{path}: not a regular file (a pipe or a device); expected a data file or folder')
     if _is_record_jsonl(path):
         if options:
             raise ValueError(f"{path}: {sorted(options)} are options of a task's own files, not of record JSONL")
@@ -594,9 +599,8 @@ def _dataset_splits(
             "eval results "
             "may be optimistic; pass --resplit for a split with no patient in two splits"
         )
-    else:
-        for a, b in ((train, ev), (train, val), (val, ev)):
-            check_no_leak(a, b)
+    for a, b in ((train, ev), (train, val), (val, ev)):  # a record id, or a row copied, is never in two splits
+        check_no_leak(a, b, patients=not (shared and kept))
     acc = info['accounting']
     assert acc['loaded'] == sum(v for k, v in acc.items() if k != 'loaded'), acc
     return dict(train=train, val=val, eval=ev), recs, info

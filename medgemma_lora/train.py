@@ -364,12 +364,27 @@ def data_fingerprint(data_dir) -> str:
     return h.hexdigest()
 
 # %% ../nbs/02_train_qlora.ipynb #73afa1cc
+def _check_held_out(data_dir: Path, train_recs):
+    "Refuse a record id, or a row copied, in train.jsonl and in val.jsonl or eval.jsonl: the scores would flatter."
+    from medgemma_lora.data import check_no_leak
+
+    for name in ('val.jsonl', 'eval.jsonl'):
+        if (data_dir / name).exists():
+            try:
+                check_no_leak(train_recs, read_jsonl(data_dir / name), patients=False)
+            except ValueError as e:
+                raise ValueError(f'{data_dir}: train.jsonl and {name}: {e}') from None
+
+
 def sft_datasets(data_dir, max_eval_samples=None):
     "Train and validation `datasets.Dataset`s of chat messages and images for TRL, built with this project's prompts."
     data_dir = Path(data_dir)
     if not (data_dir / 'train.jsonl').exists():
         raise FileNotFoundError(f'{data_dir / "train.jsonl"} not found: make it with `medgemma-lora data`')
     train_recs = read_jsonl(data_dir / 'train.jsonl')
+    if not train_recs:
+        raise ValueError(f'{data_dir / "train.jsonl"}: no records to train on')
+    _check_held_out(data_dir, train_recs)
     if not (data_dir / 'val.jsonl').exists():
         print(f'{data_dir} has no val.jsonl: training without a validation loss (eval.jsonl stays held out)')
     eval_recs = read_jsonl(data_dir / 'val.jsonl')[:max_eval_samples] if (data_dir / 'val.jsonl').exists() else []
@@ -490,13 +505,24 @@ def build_trainer(
     return trainer
 
 # %% ../nbs/02_train_qlora.ipynb #94d19388
+def _loads(c: Path) -> bool:
+    "Whether checkpoint folder `c` is whole: its state reads as JSON, its weights open, no file of it is empty."
+    from safetensors import safe_open
+
+    try:
+        json.loads((c / 'trainer_state.json').read_text())
+        with safe_open(str(c / 'adapter_model.safetensors'), 'pt') as s:
+            s.keys()
+    except Exception:
+        return False
+    return all(p.stat().st_size > 0 for p in c.iterdir() if p.is_file())
+
+
 def latest_checkpoint(out) -> tuple:
-    "`(newest complete checkpoint in out/checkpoints or None, [incomplete ones])`: the one a resume can trust."
+    "`(newest whole checkpoint in out/checkpoints or None, [newer broken ones])`: the one a resume can trust."
     num = lambda p: int(p.name.split('-')[-1]) if p.name.split('-')[-1].isdigit() else -1
     ckpts = sorted((Path(out) / 'checkpoints').glob('checkpoint-*'), key=num)
-    complete = [
-        c for c in ckpts if (c / 'trainer_state.json').is_file() and (c / 'adapter_model.safetensors').is_file()
-    ]
+    complete = [c for c in ckpts if _loads(c)]
     return (complete[-1] if complete else None), [c for c in ckpts if c not in complete]
 
 # %% ../nbs/02_train_qlora.ipynb #efa1186f
@@ -509,15 +535,20 @@ def _holds_files(out) -> bool:
 # %% ../nbs/02_train_qlora.ipynb #747b6ebd
 def _check_run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_change: bool) -> bool:
     "Raise unless `cfg.out` may take this run (see above); return whether it holds an earlier run."
+    from medgemma_lora.atomic import recover_output
+
     out = Path(cfg.out)
-    # only the inputs are checked here: the folder rules follow
-    check_output(out, inputs=[cfg.data] + ([cfg.model] if Path(cfg.model).exists() else []), overwrite=True)
-    busy, ours = _holds_files(out), (out / RUN_MARKER).is_file()
-    if busy and not (resume or overwrite):
+    recover_output(out)  # an earlier run that a killed `--overwrite` had set aside is put back first
+    if _holds_files(out) and not (resume or overwrite):
         raise ValueError(
             f'{out} already holds a training run; pass --resume to continue it or --overwrite to start over, '
             'or choose another folder'
         )
+    # the inputs, a symbolic link, and files that are not ours: the folder rules follow
+    check_output(
+        out, inputs=[cfg.data] + ([cfg.model] if Path(cfg.model).exists() else []), overwrite=True, marker=RUN_MARKER
+    )
+    busy, ours = _holds_files(out), (out / RUN_MARKER).is_file()
     if busy and not ours:
         raise ValueError(
             f'{out} holds files that medgemma-lora did not write (no {RUN_MARKER}); it is never resumed or replaced: '
@@ -536,23 +567,14 @@ def _check_run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_d
 @contextlib.contextmanager
 def _run_dir(cfg, fingerprint: str, resume: bool, overwrite: bool, allow_data_change: bool):
     "The output folder of a run, checked and locked; `run.json` records the data and config the run started with."
+    from medgemma_lora.atomic import set_aside  # an earlier run moved aside, put back if this one fails or is killed
+
     out = Path(cfg.out)
     with output_lock(out):
         busy = _check_run_dir(cfg, fingerprint, resume, overwrite, allow_data_change)
-        aside = out.with_name(f'.{out.name}.replaced-{os.getpid()}') if busy and overwrite else None
-        if aside:
-            out.rename(aside)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json({'data': str(cfg.data), 'data_sha256': fingerprint, 'config': asdict(cfg)}, out / RUN_MARKER)
-        try:
+        with set_aside(out, busy and overwrite, drop_if_only=(RUN_MARKER,)):
+            write_json({'data': str(cfg.data), 'data_sha256': fingerprint, 'config': asdict(cfg)}, out / RUN_MARKER)
             yield out
-        except BaseException:
-            if aside:
-                shutil.rmtree(out, ignore_errors=True)
-                aside.rename(out)
-            raise
-        if aside:
-            shutil.rmtree(aside, ignore_errors=True)
 
 # %% ../nbs/02_train_qlora.ipynb #56a27abc
 def _run_summary(trainer, cfg, fp: str, start, seconds: float, result) -> dict:

@@ -325,7 +325,7 @@ def test_split_empty():
 def test_make_dataset_synthetic(tmp_path, task):
     st = make_dataset(task, tmp_path / 'a', n_train=40, n_eval=12, seed=3, verbose=False)
     d = tmp_path / 'a'
-    assert {p.name for p in d.iterdir()} == {'train.jsonl', 'val.jsonl', 'eval.jsonl', 'images', 'stats.json'}
+    assert {p.name for p in d.iterdir()} == {'train.jsonl', 'val.jsonl', 'eval.jsonl', 'images', 'stats.json', '.medgemma-lora.json'}
     train, val, ev = _rows(d / 'train.jsonl'), _rows(d / 'val.jsonl'), _rows(d / 'eval.jsonl')
     assert (len(train), len(val), len(ev)) == (40, 4, 12) == tuple(st['splits'][s]['n'] for s in ('train', 'val', 'eval'))
     for r in train + val + ev:
