@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_PIXELS', 'dicom_to_image', 'to_rgb', 'load_image', 'save_png', 'image_file', 'load_record_images',
-           'permute_images', 'materialize_images', 'contact_sheet']
+           'permute_images', 'materialize_images', 'contact_sheet', 'data_fingerprint']
 
 # %% ../nbs/00_images.ipynb #5d2b9e31
 import hashlib, os, re
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
-from .data import Problems, RecordList, atomic_path, replace_images
+from .data import Problems, RecordList, atomic_path, read_jsonl, replace_images
 
 # %% ../nbs/00_images.ipynb #6a07a253
 def _to_uint8(arr, lo=None, hi=None):
@@ -198,3 +198,16 @@ def contact_sheet(records, root='.', n=8, size=96):
         )
         ImageDraw.Draw(sheet).text((i * size + 2, size), str(r.label)[:16], fill='black')
     return sheet
+
+# %% ../nbs/00_images.ipynb #e4b01f3c
+def data_fingerprint(data_dir) -> str:
+    "SHA-256 over the dataset's JSONL files and every image they reference: which data made this adapter."
+    data_dir, h = Path(data_dir), hashlib.sha256()
+    for split in ('train.jsonl', 'val.jsonl', 'eval.jsonl'):
+        if not (data_dir / split).exists():
+            continue
+        h.update((data_dir / split).read_bytes())
+        for rec in read_jsonl(data_dir / split):
+            for p in rec.images:
+                h.update(image_file(data_dir, p).read_bytes())
+    return h.hexdigest()

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['ATTENTION_MODULES', 'MLP_MODULES', 'ALL_LINEAR', 'VISION_MODULES', 'SFT_DEFAULTS', 'SFT_FIXED', 'TINY_TRAINING',
            'lora_target_regex', 'smoke_check', 'knob', 'check_sft', 'dataset_task', 'TrainConfig', 'StopAtStep',
-           'MemoryLogger', 'data_fingerprint', 'sft_datasets', 'per_process_batch', 'process_world', 'sft_config',
-           'plot_loss_curve', 'build_trainer', 'latest_checkpoint', 'train']
+           'MemoryLogger', 'sft_datasets', 'per_process_batch', 'process_world', 'sft_config', 'plot_loss_curve',
+           'build_trainer', 'latest_checkpoint', 'train']
 
 # %% ../nbs/02_train_qlora.ipynb #d9bc2f4c
 import contextlib, difflib, hashlib, json, math, os, shutil, tempfile, time
@@ -25,7 +25,7 @@ from medgemma_lora.data import (
     task_names,
     write_json,
 )
-from .images import image_file
+from .images import data_fingerprint, image_file
 from .hub import write_model_card
 from .prompts import to_hf_dataset
 from .device import keep_adapter_dtype, no_data_parallel
@@ -349,19 +349,6 @@ class MemoryLogger(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kw):
         if logs is not None and torch.cuda.is_available():
             logs['peak_mem_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-
-# %% ../nbs/02_train_qlora.ipynb #e4b01f3c
-def data_fingerprint(data_dir) -> str:
-    "SHA-256 over the dataset's JSONL files and every image they reference: which data made this adapter."
-    data_dir, h = Path(data_dir), hashlib.sha256()
-    for split in ('train.jsonl', 'val.jsonl', 'eval.jsonl'):
-        if not (data_dir / split).exists():
-            continue
-        h.update((data_dir / split).read_bytes())
-        for rec in read_jsonl(data_dir / split):
-            for p in rec.images:
-                h.update(image_file(data_dir, p).read_bytes())
-    return h.hexdigest()
 
 # %% ../nbs/02_train_qlora.ipynb #73afa1cc
 def _check_held_out(data_dir: Path, train_recs):
