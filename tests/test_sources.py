@@ -318,6 +318,12 @@ def test_grazpedwri_dx_loads_by_its_layout_patients_in_one_split(tmp_path):
         'buckle', 'none', 'other', 'buckle')
     r = next(r for recs in splits.values() for r in recs if r.id == 'fracture:0002_1')
     assert r.metadata['extra']['ao_classification'] == '23r-M/3.1' and r.fields == {'age_years': 8, 'sex': 'male'}
+    _cli('train', '--data', tmp_path / 'ds', '--out', tmp_path / 'ad', '--max-steps', '1')  # and it trains and scores
+    _cli('predict', '--adapter', tmp_path / 'ad', '--data', tmp_path / 'ds' / 'eval.jsonl', '--out', tmp_path / 'p.jsonl')
+    _cli('score', 'pediatric', '--predictions', tmp_path / 'p.jsonl', '--references', tmp_path / 'ds' / 'eval.jsonl',
+         '--out', tmp_path / 'm.json')
+    (m,) = json.loads((tmp_path / 'm.json').read_text())['runs'].values()
+    assert m['n_cases'] == len(splits['eval']) and 'fracture_f1' in m, sorted(m)
 
 
 def test_an_empty_eval_split_is_refused(tmp_path, capsys):
