@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['KAGGLE_MEDGEMMA_SOURCE', 'GPU_SKIP_NOTE', 'EXTRA_MODULES', 'EXPORT_CELL', 'repo_root', 'example_project',
-           'kaggle_settings', 'kernel_slug', 'kernel_needs', 'kernel_metadata', 'write_kaggle_folders', 'badge_line',
-           'extra_available', 'skip_cells_this_runtime_cannot_run', 'install_cell', 'sync_notebook', 'sync_kaggle',
-           'validate_kernel_folder', 'wheel_dataset', 'upload_wheel', 'release_tag', 'kaggle_push']
+           'kaggle_settings', 'kernel_slug', 'kernel_needs', 'attached_dataset', 'kernel_metadata',
+           'write_kaggle_folders', 'badge_line', 'extra_available', 'skip_cells_this_runtime_cannot_run',
+           'install_cell', 'sync_notebook', 'sync_kaggle', 'validate_kernel_folder', 'wheel_dataset', 'upload_wheel',
+           'release_tag', 'kaggle_push']
 
 # %% ../nbs/06a_kaggle_kernels.ipynb #c78087cf
 import configparser, hashlib, os, importlib.metadata, importlib.util, json, re, shutil, subprocess, sys, time
@@ -119,7 +120,16 @@ def kernel_needs(path, slugs=()) -> dict:
     return dict(
         gpu=bool(_USES_MEDGEMMA.search(gpu_code)),
         kernels=[k for k in slugs if k in gpu_code and k != kernel_slug(Path(path).stem)],
+        datasets=re.findall(r"^KAGGLE_DATASET = '([\w.-]+/[\w.-]+)'", '\n'.join(srcs), re.M),  # a public dataset
     )
+
+# %% ../nbs/06a_kaggle_kernels.ipynb #a7d3c0e2
+def attached_dataset(slug: str, root='/kaggle/input') -> Path | None:
+    "The folder Kaggle mounts dataset `owner/slug` at when the kernel attaches it, else None."
+    for p in (Path(root) / slug.split('/')[-1], Path(root) / 'datasets' / slug):
+        if p.is_dir():
+            return p
+    return None
 
 # %% ../nbs/06a_kaggle_kernels.ipynb #4e251e7b
 def kernel_metadata(notebook: str, user: str, gpu: bool = False, kernels=(), public: bool = False, datasets=()) -> dict:
@@ -153,9 +163,9 @@ def write_kaggle_folders(root=None) -> list[Path]:
     for nb in nbs:
         d = root / 'kaggle' / nb.stem
         d.mkdir(parents=True, exist_ok=True)
-        meta = kernel_metadata(
-            nb.stem, s['user'], public=s['public'], datasets=[s['wheel_dataset']], **kernel_needs(nb, slugs)
-        )
+        needs = kernel_needs(nb, slugs)
+        datasets = [s['wheel_dataset'], *needs.pop('datasets')]
+        meta = kernel_metadata(nb.stem, s['user'], public=s['public'], datasets=datasets, **needs)
         (d / 'kernel-metadata.json').write_text(json.dumps(meta, indent=2) + '\n')
         out.append(d)
     return out
