@@ -379,6 +379,10 @@ def clinical_record(row, where, resolver, split=None, keep_text_only=False):
     require(etype is not None and sev is not None, where, 'ERROR case without metadata.error_type / metadata.severity')
     pid = row.get('patient_id') or md.get('patient_id')
     img_ref = row.get('image_path') or row.get('image_file')
+    names = {Path(str(row[k]).replace(chr(92), '/')).name for k in ('image_path', 'image_file') if row.get(k)}
+    require(
+        len(names) <= 1, where, f'image_path and image_file name different images {sorted(names)}: keep the right one'
+    )
     if not pid:
         pid = f'image:{Path(str(img_ref).replace(chr(92), "/")).name}' if img_ref else str(rid)
     images = []

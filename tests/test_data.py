@@ -215,6 +215,10 @@ def test_clinical_bad_rows(tmp_path):
     reasons = ' '.join(s['reason'] for s in recs.skipped)
     assert 'error_type' in reasons and 'image not found' in reasons
     assert next(r for r in recs if r.id == 'ct_case').modality == 'pet'  # modalities are open: a PET study is kept
+    clash = dict(rows[0], id='clash', image_file='a.png', image_path='b.png')  # which image, and whose?
+    write_jsonl([clash], tmp_path / 'clash.jsonl')
+    with pytest.raises(ValueError, match=r"image_path and image_file name different images \['a.png', 'b.png'\]"):
+        load_clinical(tmp_path / 'clash.jsonl', images_root=imgs)
     (tmp_path / 'broken.json').write_text('[\n  {"id": "a",\n  oops\n]')
     with pytest.raises(ValueError, match=r'broken\.json:3: malformed JSON'):
         load_clinical(tmp_path / 'broken.json')
