@@ -223,6 +223,12 @@ def _model_for(a) -> str:
     if a.model and (Path(a.model) / 'merge_report.json').is_file() and mc.is_file() and tc.is_file():
         if mc.read_bytes() == tc.read_bytes():
             raise ValueError(f'{a.model} already holds {a.adapter} merged in: drop --adapter, or pass --model {base}')
+    if a.model and base and a.model != base:  # another base than the adapter's: its shapes checked before any load
+        from medgemma_lora.models import model_shapes
+
+        mine, theirs = model_shapes(a.model), model_shapes(base)
+        if None not in (mine, theirs) and mine != theirs:
+            raise ValueError(f'{a.adapter} was trained on {base} {theirs}; --model {a.model} is {mine}: they differ')
     return a.model or base or 'tiny'
 
 # %% ../nbs/07_cli.ipynb #7fb27b941602401d91542211134fc71a

@@ -9,8 +9,8 @@ __all__ = ['TINY', 'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE'
            'build_tiny_processor', 'tiny_processor_dir', 'hf_token', 'gated_help', 'load_processor', 'local_rank',
            'default_device', 'compute_dtype', 'quantization_config', 'medgemma_4b_config', 'tiny_config',
            'random_gemma3', 'save_checkpoint', 'tiny_model_dir', 'full_size_parts', 'full_size_random_dir',
-           'resolve_model_path', 'load_model', 'check_adapter', 'image_chat_batch', 'progress_bars', 'no_cuda_calls',
-           'DeviceFacts', 'device_facts', 'detect_environment', 'default_model_id']
+           'resolve_model_path', 'load_model', 'check_adapter', 'model_shapes', 'image_chat_batch', 'progress_bars',
+           'no_cuda_calls', 'DeviceFacts', 'device_facts', 'detect_environment', 'default_model_id']
 
 # %% ../nbs/01a_models.ipynb #0d785293
 import contextlib, csv, glob, hashlib, json, math, os, shutil, subprocess, sys, tempfile
@@ -497,6 +497,18 @@ def check_adapter(folder) -> dict:
         except Exception as e:
             raise ValueError(f'{w}: damaged or truncated weights ({e}); train or copy the adapter again') from None
     return cfg
+
+# %% ../nbs/01a_models.ipynb #378cc8b3
+def model_shapes(model_id) -> dict | None:
+    "The widths an adapter depends on (layers, hidden sizes, vocabulary), from `model_id`'s config; None if unread."
+    from transformers import AutoConfig
+
+    try:
+        c = AutoConfig.from_pretrained(resolve_model_path(model_id))
+    except Exception:  # a Hub id that is not on this machine: loading it will say what is wrong
+        return None
+    t, v = c.text_config, c.vision_config
+    return dict(layers=t.num_hidden_layers, hidden=t.hidden_size, vocab=t.vocab_size, vision=v.hidden_size)
 
 # %% ../nbs/01a_models.ipynb #f493c8a7
 def image_chat_batch(processor, image, text: str):

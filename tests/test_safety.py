@@ -351,3 +351,25 @@ def test_a_failed_first_run_leaves_nothing_that_refuses_the_corrected_one(ws, tm
     with pytest.raises(SystemExit) as e: main(['train', '--data', str(ws/'data'), '--out', str(tmp_path/'a'), '--max-steps', '2'])
     assert e.value.code == 2 and 'must be finite' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []   # no run.json left to say 'already holds a training run'
+
+
+def test_predict_checks_another_base_against_the_adapter_before_loading(tmp_path, capsys):
+    "predict --model X --adapter A, with X of other widths than A's base: one line before any weights load."
+    from medgemma_lora.models import resolve_model_path
+    from medgemma_lora.sources import make_dataset
+
+    make_dataset('clinical', tmp_path / 'ds', n_train=2, n_eval=2, verbose=False)
+    adapter = tmp_path / 'adapter'
+    adapter.mkdir()
+    (adapter / 'adapter_config.json').write_text(json.dumps({'r': 2, 'lora_alpha': 4, 'peft_type': 'LORA'}))
+    (adapter / 'train_config.json').write_text(json.dumps({'model': 'tiny', 'data': str(tmp_path / 'ds')}))
+    other = tmp_path / 'wider'
+    other.mkdir()
+    cfg = json.loads((Path(resolve_model_path('tiny')) / 'config.json').read_text())
+    cfg['text_config']['hidden_size'] *= 2
+    (other / 'config.json').write_text(json.dumps(cfg))
+    with pytest.raises(SystemExit) as e:
+        main(['predict', '--adapter', str(adapter), '--model', str(other), '--data', str(tmp_path / 'ds' / 'eval.jsonl'),
+              '--out', str(tmp_path / 'p.jsonl')])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and 'they differ' in err and 'Traceback' not in err and not (tmp_path / 'p.jsonl').exists()
