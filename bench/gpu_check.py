@@ -29,10 +29,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import bench_model_dir, force_t4_policy, peak_rss_gib, print_table
 
 #: Training settings, by the library's field names (TrainConfig, RLConfig): the one place to change or rename them.
-TRAIN = dict(max_steps=20, batch_size=1, grad_accum=1, save_steps=10_000, logging_steps=5, max_eval_samples=2)
+TRAIN = dict(
+    max_steps=20,
+    per_device_train_batch_size=1,
+    gradient_accumulation_steps=1,
+    save_steps=10_000,
+    logging_steps=5,
+    max_eval_samples=2,
+)
 RL = dict(max_steps=5, batch_size=4, num_generations=2, max_completion_length=32, save_steps=10_000, logging_steps=1)
 #: What `--tiny` changes, so the CPU run stays near a minute.
-TINY = dict(train=dict(max_steps=2, batch_size=2), rl=dict(max_steps=2, max_completion_length=8), answer_tokens=32)
+TINY = dict(
+    train=dict(max_steps=2, per_device_train_batch_size=2), rl=dict(max_steps=2, max_completion_length=8), answer_tokens=32
+)
 STAGES = ('train-t4', 'train-native', 'merge', 'predict', 'rl')
 ROW = 'GPU_CHECK_ROW '
 
@@ -145,7 +154,8 @@ def main(argv=None):
         return
     tokens = TINY['answer_tokens'] if a.tiny else a.answer_tokens
     train_kw = {**TRAIN, **(TINY['train'] if a.tiny else {})}
-    _data(work, model_id, tokens, n_train=max(train_kw['max_steps'] * train_kw['batch_size'], 8), cases=a.cases)
+    n_train = max(train_kw['max_steps'] * train_kw['per_device_train_batch_size'], 8)
+    _data(work, model_id, tokens, n_train=n_train, cases=a.cases)
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f'CPU ({os.cpu_count()} cores)'
     print(f'gpu_check on {dev}: model {model_id}, work {work}', flush=True)
     rows, t0 = [], time.perf_counter()

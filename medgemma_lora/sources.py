@@ -557,6 +557,7 @@ def _dataset_splits(
     n_loaded, excluded = len(recs) + len(recs.skipped), dict(getattr(recs, 'excluded', {}))
     mapped = dict(getattr(recs, 'mapped', None) or {})
     groups = _image_groups(recs)  # before the images are copied: one source image, one split
+    files = {r.id: {os.path.realpath(p) for p in r.images} for r in recs}
     recs = materialize_images(recs, out, skip_bad=skip_bad)
     if not recs:
         raise ValueError(f"{source}: no {task} records left after dropping bad images ({len(recs.skipped)} skipped)")
@@ -571,6 +572,13 @@ def _dataset_splits(
         left += l
     left += [r for r in ev if train_only(r)]  # training data only: the task's metrics never score them
     ev = [r for r in ev if not train_only(r)]
+    copy = lambda r: (r.prompt, r.target, frozenset(files[r.id]))  # the same words about the same image file
+    for a, b in ((train, ev), (train, val), (val, ev)):  # whatever the split rule: a row copied is refused
+        seen = {copy(x) for x in a}
+        if both := sorted(r.id for r in b if copy(r) in seen):
+            raise ValueError(
+                f'{source}: record leak: {len(both)} row(s) identical but for the id in two splits: {both[:3]}'
+            )
     info = dict(
         split_rule=rule,
         accounting=dict(

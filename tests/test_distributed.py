@@ -30,7 +30,8 @@ def test_qlora_two_processes_match_one(data, tmp_path):
     from medgemma_lora.distributed import launch_train
     from medgemma_lora.train import TrainConfig
     cfg = TrainConfig.preset_config('rtl', data=str(data), out=str(tmp_path/'two'), quantization='4bit', max_steps=6,
-                                    batch_size=8, grad_accum=1, r=8, alpha=16, lr=3e-3, logging_steps=1, save_steps=3)
+                                    per_device_train_batch_size=8, gradient_accumulation_steps=1, r=8, alpha=16, learning_rate=3e-3,
+                                    logging_steps=1, save_steps=3)
     two = launch_train(None, 2, cfg)
     one = run_command(_flags(data, tmp_path/'one', '--quantization', '4bit'))
     assert (two['world_size'], two['per_device_batch_size'], two['grad_accum_per_process'], two['effective_batch']) == (2, 4, 1, 8)

@@ -137,7 +137,7 @@ BAD = [  # (name, argv with {w} for the workspace, words the message must hold)
     ('predict with --batch-size -1', ['predict', '--data', f'{W}/data/eval.jsonl', '--out', f'{W}/x.jsonl', '--batch-size', '-1'], 'must be >= 1'),
     ('predict with a bad last image', ['predict', '--data', f'{W}/data/broken_last_image.jsonl', '--out', f'{W}/x.jsonl'], 'images/missing.png'),
     ('predict with a folder that is no adapter', ['predict', '--data', f'{W}/data/eval.jsonl', '--adapter', f'{W}/data', '--out', f'{W}/x.jsonl'], 'adapter_config.json'),
-    ('predict with an adapter for a model of other shapes', ['predict', '--model', f'{W}/other_base', '--adapter', f'{W}/adapter', '--data', f'{W}/data/eval.jsonl', '--out', f'{W}/x.jsonl'], 'does not fit the model'),
+    ('predict with an adapter for a model of other shapes', ['predict', '--model', f'{W}/other_base', '--adapter', f'{W}/adapter', '--data', f'{W}/data/eval.jsonl', '--out', f'{W}/x.jsonl'], 'they differ'),
     ('predict over earlier predictions', ['predict', '--data', f'{W}/data/eval.jsonl', '--out', f'{W}/preds.jsonl'], 'pass --overwrite'),
     ('score over its predictions', ['score', 'pediatric', '--predictions', f'{W}/preds.json', '--references', f'{W}/data/eval.jsonl', '--out', f'{W}/preds.json', '--overwrite'], 'would overwrite the input'),
     ('score malformed predictions', ['score', 'pediatric', '--predictions', f'{W}/bad_preds.jsonl', '--references', f'{W}/data/eval.jsonl', '--out', f'{W}/x.json'], 'bad_preds.jsonl:2'),
@@ -352,24 +352,3 @@ def test_a_failed_first_run_leaves_nothing_that_refuses_the_corrected_one(ws, tm
     assert e.value.code == 2 and 'must be finite' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []   # no run.json left to say 'already holds a training run'
 
-
-def test_predict_checks_another_base_against_the_adapter_before_loading(tmp_path, capsys):
-    "predict --model X --adapter A, with X of other widths than A's base: one line before any weights load."
-    from medgemma_lora.models import resolve_model_path
-    from medgemma_lora.sources import make_dataset
-
-    make_dataset('clinical', tmp_path / 'ds', n_train=2, n_eval=2, verbose=False)
-    adapter = tmp_path / 'adapter'
-    adapter.mkdir()
-    (adapter / 'adapter_config.json').write_text(json.dumps({'r': 2, 'lora_alpha': 4, 'peft_type': 'LORA'}))
-    (adapter / 'train_config.json').write_text(json.dumps({'model': 'tiny', 'data': str(tmp_path / 'ds')}))
-    other = tmp_path / 'wider'
-    other.mkdir()
-    cfg = json.loads((Path(resolve_model_path('tiny')) / 'config.json').read_text())
-    cfg['text_config']['hidden_size'] *= 2
-    (other / 'config.json').write_text(json.dumps(cfg))
-    with pytest.raises(SystemExit) as e:
-        main(['predict', '--adapter', str(adapter), '--model', str(other), '--data', str(tmp_path / 'ds' / 'eval.jsonl'),
-              '--out', str(tmp_path / 'p.jsonl')])
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and 'they differ' in err and 'Traceback' not in err and not (tmp_path / 'p.jsonl').exists()

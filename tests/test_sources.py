@@ -360,7 +360,7 @@ def test_own_jsonl_split_kept_and_targets_checked_before_training(tmp_path, caps
     stats = _cli('data', 'pediatric', '--from', tmp_path / 'mine.jsonl', '--out', tmp_path / 'out')
     assert stats['source_splits'] == {'test': 4, 'train': 12} and stats['splits']['eval']['n'] == 4
     # a bone-age target without its confidence fails at `data`, naming the record, not at `score` after training
-    rows[0]['target'] = json.dumps({'bone_age_months': 100})
+    rows[0]['target'] = json.dumps({'bone_age_months': json.loads(rows[0]['target'])['bone_age_months']})
     _jsonl(tmp_path / 'bad.jsonl', rows)
     with pytest.raises(SystemExit):
         _cli('data', 'pediatric', '--from', tmp_path / 'bad.jsonl', '--out', tmp_path / 'out2')
