@@ -6,8 +6,8 @@
 __all__ = ['TINY', 'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE', 'TINY_MM_TOKENS', 'TINY_VOCAB', 'TINY_BUILD',
            'TINY_TOKENIZER_FILE', 'TINY_TOKENIZER_SHA256', 'QUANT_SKIP_MODULES', 'TINY_EMBED_STD',
            'KAGGLE_MEDGEMMA_GLOB', 'MEDGEMMA_HUB_ID', 'cache_root', 'gemma3_chat_template', 'tiny_tokenizer_path',
-           'build_tiny_processor', 'tiny_processor_dir', 'hf_token', 'gated_help', 'load_processor', 'local_rank',
-           'default_device', 'compute_dtype', 'quantization_config', 'medgemma_4b_config', 'tiny_config',
+           'build_tiny_processor', 'tiny_processor_dir', 'hf_token', 'gated_help', 'check_cache', 'load_processor',
+           'local_rank', 'default_device', 'compute_dtype', 'quantization_config', 'medgemma_4b_config', 'tiny_config',
            'random_gemma3', 'save_checkpoint', 'tiny_model_dir', 'full_size_parts', 'full_size_random_dir',
            'resolve_model_path', 'load_model', 'check_adapter', 'model_shapes', 'image_chat_batch', 'progress_bars',
            'no_cuda_calls', 'DeviceFacts', 'device_facts', 'detect_environment', 'default_model_id']
@@ -212,10 +212,30 @@ def _load_error(model_id: str, e: OSError) -> OSError:
         )
     return OSError(gated_help(model_id))
 
+# %% ../nbs/01a_models.ipynb #7cb23d60
+def check_cache(model_id: str = TINY) -> Path | None:
+    "The cache `model_id` is built or downloaded into, made if need be; one that cannot be written is one error."
+    if model_id != TINY and Path(model_id).exists():
+        return None  # a local folder (a Kaggle Models mount): read, never written
+    from huggingface_hub import constants
+
+    root = cache_root() if model_id == TINY else Path(constants.HF_HUB_CACHE)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError as e:
+        raise OSError(
+            f'{root}: {e.strerror or e}: the model cache cannot be written; set MEDGEMMA_LORA_CACHE (and HF_HOME) '
+            'to a writable folder with space'
+        ) from None
+    return root
+
 # %% ../nbs/01a_models.ipynb #e927b2f2
 def load_processor(model_id: str = TINY):
     "The processor for `model_id`: the embedded offline `tiny` one, a local folder, or a Hub id (via `AutoProcessor`)."
     from transformers import AutoProcessor
+
+    check_cache(model_id)
 
     if model_id == TINY:
         return AutoProcessor.from_pretrained(str(tiny_processor_dir()))
@@ -448,6 +468,8 @@ def resolve_model_path(model_id: str = TINY, seed: int = 0) -> str:
 def load_model(model_id: str = TINY, quantization=None, device=None, dtype=None, seed: int = 0):
     "Load any Gemma 3 vision-language model the same way, with the precision policy."
     from transformers import AutoModelForImageTextToText
+
+    check_cache(model_id)  # a cache that cannot be written says so before any weights load
 
     device = str(device or default_device())
     if quantization and not device.startswith('cuda') and quantization != '4bit':

@@ -352,3 +352,16 @@ def test_a_failed_first_run_leaves_nothing_that_refuses_the_corrected_one(ws, tm
     assert e.value.code == 2 and 'must be finite' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []   # no run.json left to say 'already holds a training run'
 
+
+
+def test_a_cache_that_cannot_be_written_says_so_before_the_model_loads(tmp_path, monkeypatch, capsys):
+    from medgemma_lora.sources import make_dataset
+
+    make_dataset('clinical', tmp_path / 'ds', n_train=4, n_eval=2, verbose=False)
+    (tmp_path / 'a-file').write_text('not a folder')
+    monkeypatch.setenv('MEDGEMMA_LORA_CACHE', str(tmp_path / 'a-file' / 'cache'))
+    with pytest.raises(SystemExit) as e:
+        main(['train', '--data', str(tmp_path / 'ds'), '--out', str(tmp_path / 'ad'), '--max-steps', '1'])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and 'the model cache cannot be written' in err and 'gated' not in err
+    assert 'Traceback' not in err and not (tmp_path / 'ad').exists()
