@@ -14,9 +14,12 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
-# every `<name>_requirements` setting is the extra `[name]` (constrained, kaggle, ...); `[dev]` holds all of them too
+# every `<name>_requirements` setting is the extra `[name]` (constrained, kaggle, ...); `[dev]` holds all of them too,
+# but those named in `dev_skips` (extras too slow to install for CI: they build native code)
 extras = {k[:-len('_requirements')]: shlex.split(v) for k, v in cfg.items() if k.endswith('_requirements') and k != 'dev_requirements'}
-extras['dev'] = shlex.split(cfg.get('dev_requirements', '')) + [r for reqs in extras.values() for r in reqs]
+skips = cfg.get('dev_skips', '').split()
+extras['dev'] = shlex.split(cfg.get('dev_requirements', ''))
+extras['dev'] += sorted({r for k, reqs in extras.items() if k not in skips + ['dev'] for r in reqs})
 min_python = cfg['min_python']
 lic = licenses[cfg['license']]
 

@@ -194,6 +194,27 @@ def _merge(a):
     _push(a, a.out, 'merged')
     return rep
 
+# %% ../nbs/07_cli.ipynb #2c9967ac
+def _export_args(p):
+    p.add_argument('--merged', required=True, help='the merged model folder written by `merge` (or `run`)')
+    p.add_argument('--out', required=True, help='the folder for the GGUF files, the Ollama Modelfile and the card')
+    p.add_argument(
+        '--quant',
+        default='Q4_K_M',
+        help="llama.cpp's quantization type: Q4_K_M, Q5_K_M, Q8_0, ...; F16, BF16, F32 and Q8_0 need no "
+        'llama-cpp-python (default: Q4_K_M)',
+    )
+    p.add_argument(
+        '--task', default=None, help="the task whose system prompt the Modelfile carries (default: the model's)"
+    )
+    p.add_argument('--overwrite', action='store_true', help='replace an earlier export in OUT')
+
+
+def _export(a):
+    from medgemma_lora.gguf_export import export_gguf
+
+    return export_gguf(a.merged, a.out, a.quant, task=a.task, overwrite=a.overwrite)
+
 # %% ../nbs/07_cli.ipynb #6909cbc0
 def _predict_args(p):
     p.add_argument(
@@ -308,6 +329,12 @@ def _run_args(p):
         action='store_true',
         help='start the run in OUT over (each earlier result replaced once its new one is complete)',
     )
+    p.add_argument(
+        '--export',
+        metavar='QUANT',
+        help="also export the merged model as GGUF (llama.cpp's type QUANT, such as Q4_K_M) and score it beside the "
+        'merged model: needs pip install "medgemma-lora[gguf]"',
+    )
     add_config_flags(
         p.add_argument_group('training (default: TINY_TRAINING on tiny, else the task preset; see also TRL\'s below)'),
         TrainConfig,
@@ -337,6 +364,7 @@ def _run(a):
         private=a.private,
         hub_dry_run=a.hub_dry_run,
         data_options=opts,
+        export=a.export,
         **over,
     )
 
@@ -468,6 +496,11 @@ COMMANDS = {
     ),
     'train': ('train a LoRA / QLoRA adapter with TRL', _train_args, _train),
     'merge': ('merge an adapter into its full-precision base, verify, save', _merge_args, _merge),
+    'export': (
+        'GGUF for llama.cpp and Ollama: the quantized model, its vision projector, a Modelfile, a card',
+        _export_args,
+        _export,
+    ),
     'predict': ('batched greedy generation to a predictions JSONL', _predict_args, _predict),
     'score': (
         'score predictions against references (no model needed): metrics.json, report.md, plots',

@@ -188,7 +188,12 @@ def badge_line(notebook: str, settings: dict) -> str:
 
 # %% ../nbs/06a_kaggle_kernels.ipynb #89bf6b29
 GPU_SKIP_NOTE = 'skipped: this cell needs a GPU (it is flagged #| gpu) and this runtime has none'
-EXTRA_MODULES = {'constrained': 'xgrammar', 'kaggle': 'kaggle'}  # the module each extra in settings.ini brings
+EXTRA_MODULES = {  # the module each extra in settings.ini brings
+    'constrained': 'xgrammar',
+    'kaggle': 'kaggle',
+    'convert': 'gguf',
+    'gguf': 'llama_cpp',
+}
 
 
 def extra_available(name: str) -> bool:

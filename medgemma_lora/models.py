@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TINY', 'GEMMA3_SPECIAL_TOKENS', 'TINY_IMAGE_SIZE', 'TINY_PATCH_SIZE', 'TINY_MM_TOKENS', 'TINY_VOCAB', 'TINY_BUILD',
-           'TINY_TOKENIZER_FILE', 'TINY_TOKENIZER_SHA256', 'QUANT_SKIP_MODULES', 'TINY_EMBED_STD',
+           'TINY_TOKENIZER_FILE', 'TINY_SPM_FILE', 'TINY_TOKENIZER_SHA256', 'QUANT_SKIP_MODULES', 'TINY_EMBED_STD',
            'KAGGLE_MEDGEMMA_GLOB', 'MEDGEMMA_HUB_ID', 'cache_root', 'gemma3_chat_template', 'tiny_tokenizer_path',
            'build_tiny_processor', 'tiny_processor_dir', 'hf_token', 'gated_help', 'check_cache', 'load_processor',
            'local_rank', 'default_device', 'compute_dtype', 'quantization_config', 'medgemma_4b_config', 'tiny_config',
@@ -39,7 +39,7 @@ GEMMA3_SPECIAL_TOKENS = (
 #: (a perfect square: the projector pools the (image_size/patch_size)² patches down to a √tokens grid).
 TINY_IMAGE_SIZE, TINY_PATCH_SIZE, TINY_MM_TOKENS, TINY_VOCAB = 64, 8, 16, 2048
 #: Bumped whenever the way the tiny processor or model is built changes (part of the cache key).
-TINY_BUILD = 2
+TINY_BUILD = 3
 
 
 def cache_root() -> Path:
@@ -54,6 +54,8 @@ def gemma3_chat_template() -> str:
 # %% ../nbs/01a_models.ipynb #e08fb08c
 #: The shipped tiny tokenizer and its sha256: the tiny model's vocabulary, fixed whatever tasks are registered.
 TINY_TOKENIZER_FILE = 'assets/tiny_tokenizer.json'
+#: The same vocabulary as SentencePiece's `tokenizer.model`, which llama.cpp's converter reads (chapter 03f writes it).
+TINY_SPM_FILE = 'assets/tiny_tokenizer.model'
 TINY_TOKENIZER_SHA256 = 'e4592bf1f0f2760797de799790d0929c7a25f4df5cf068e799c5f4950bffcae3'
 
 
@@ -103,6 +105,7 @@ def build_tiny_processor(path):
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tiny_tokenizer_path(), path / 'tokenizer.json')
+    shutil.copyfile(tiny_tokenizer_path().with_suffix('.model'), path / 'tokenizer.model')
     specials = {
         'boi_token': '<start_of_image>',
         'eoi_token': '<end_of_image>',
@@ -409,6 +412,7 @@ def tiny_model_dir(seed: int = 0) -> Path:
     def build(p):
         proc = load_processor(TINY)
         save_checkpoint(random_gemma3(tiny_config(proc), seed, TINY_EMBED_STD), proc, p)
+        shutil.copyfile(proc_dir / 'tokenizer.model', p / 'tokenizer.model')  # transformers saves tokenizer.json only
 
     key = _fingerprint('model', TINY_BUILD, TINY_EMBED_STD, proc_dir.name, seed, transformers.__version__)
     return _build_cached('tiny-model', key, build)

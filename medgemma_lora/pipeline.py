@@ -19,6 +19,7 @@ from .score import compare_scored, get_path, get_scorer, metric_value, score
 from .report import write_report
 from .probe import probe_predictions, probe_warning
 from .hub import check_push, push_folder, write_model_card
+from .gguf_export import CONVERTER_TYPES, export_gguf, llama_quant_types, load_gguf, predict_gguf
 from .images import permute_images
 
 # %% ../nbs/03d_pipeline.ipynb #4378a8f6
@@ -70,6 +71,24 @@ def _probe_rows(name: str, spec: dict, data_dir: Path, records: list) -> tuple:
         'logistic regression per answer field (a ridge for numbers), fitted on the training split, answers.'
     )
 
+# %% ../nbs/03d_pipeline.ipynb #1199a60d
+def _gguf_rows(name: str, spec: dict, data_dir: Path, records: list, progress: bool) -> tuple:
+    "A GGUF export's prediction rows for `records`, answered by llama.cpp, and the report's note: files, sizes, speed."
+    folder = Path(spec['gguf'])
+    llm = load_gguf(folder)
+    info = json.loads((folder / 'export.json').read_text(encoding='utf-8'))
+    rows = predict_gguf(llm, records, data_dir, progress=progress)
+    del llm
+    mib = lambda n: f'{n / 2**20:,.1f} MiB'
+    files = ' + '.join(f'`{f}` {mib(s["bytes"])}' for f, s in info['files'].items())
+    made = sum(r['tokens']['generated'] for r in rows) / max(sum(r['seconds'] for r in rows), 1e-9)
+    return rows, (
+        f"`{name}`: the {info['quant']} GGUF export in `{folder}` ({files}; the merged safetensors: "
+        f"{mib(info['merged_bytes'])}), answered greedily by llama.cpp "
+        f"(llama-cpp-python {info['llama_cpp_python']}) at "
+        f'{made:,.0f} generated tokens/s here. llama.cpp gives no option probabilities: its AUCs are not estimable.'
+    )
+
 # %% ../nbs/03d_pipeline.ipynb #4bf81d3b
 def evaluate_models(
     task: str,
@@ -101,6 +120,9 @@ def evaluate_models(
         t0 = time.time()
         if spec.get('probe'):
             rows, note = _probe_rows(name, spec, data_dir, shown[name][0])
+            notes.append(note)
+        elif spec.get('gguf'):
+            rows, note = _gguf_rows(name, spec, data_dir, shown[name][0], progress)
             notes.append(note)
         else:
             model, processor = load_for_inference(
@@ -170,6 +192,7 @@ def _run_pipeline(
     train_overrides,
     hub=(),
     private=False,
+    export=None,
 ):
     tiny, seed = model == 'tiny', data['seed']
     if not data.get('source'):  # synthetic: a size fit for the model; a source gives every row unless capped
@@ -196,8 +219,12 @@ def _run_pipeline(
     summary = train_all_gpus(cfg, resume=resume, overwrite=overwrite, progress=verbose)  # every GPU, DDP
     say(f'== 3/4 merge -> {out / "merged"}')
     rep = merge(out / 'adapter', out / 'merged', overwrite=resume or overwrite)
+    if export:
+        say(f'== 3/4 export: {export} GGUF for llama.cpp and Ollama -> {out / "gguf"}')
+        export_gguf(out / 'merged', out / 'gguf', export, task=task, overwrite=resume or overwrite, verbose=verbose)
+    gguf_run = f' and the {export} GGUF' if export else ''
     say(
-        f'== 4/4 evaluate base, merged, merged with images permuted and the image-only probe on {n_eval} '
+        f'== 4/4 evaluate base, merged, merged with images permuted, the image-only probe{gguf_run} on {n_eval} '
         f'held-out cases -> {out}'
     )
     q, merged = cfg.quantization, str(out / 'merged')
@@ -206,6 +233,7 @@ def _run_pipeline(
         'merged': {'model': merged, 'quantization': q},
         ABLATED: {'model': merged, 'quantization': q, 'images': 'permuted'},
         PROBE: {'model': model, 'quantization': q, 'probe': True, 'versus': 'merged'},
+        **({f'merged {export}': {'gguf': str(out / 'gguf')}} if export else {}),
     }
     metrics = evaluate_models(
         task,
@@ -215,7 +243,7 @@ def _run_pipeline(
         batch_size=eval_batch_size,
         progress=verbose,
         overwrite=resume or overwrite,
-        comparisons=[('base', 'merged'), (ABLATED, 'merged')],
+        comparisons=[('base', 'merged'), (ABLATED, 'merged')] + ([('merged', f'merged {export}')] if export else []),
         seed=seed,
     )
     repos = {kind: repo for kind, repo, _ in hub}
@@ -229,7 +257,9 @@ def _run_pipeline(
     say(
         f"{h}: base {show(headline['base'])} -> merged {show(headline['merged'])} "
         f"(images permuted: {show(headline[ABLATED])}, "
-        f"image-only probe: {show(headline[PROBE])}); "
+        f"image-only probe: {show(headline[PROBE])}"
+        + (f", {export} GGUF: {show(headline[f'merged {export}'])}" if export else '')
+        + '); '
         f"train {summary['seconds']:.0f}s, merge max |logit diff| {rep['max_abs_diff']:.2g}, "
         f"total {time.time() - t0:.0f}s. Everything is in {out}/"
     )
@@ -253,11 +283,16 @@ def run_pipeline(
     private: bool = False,
     hub_dry_run=None,
     data_options: dict | None = None,
+    export: str | None = None,
     **train_overrides,
 ) -> dict:
-    "data → train → merge → the four runs → score → report, everything under `out`; returns metrics and summaries."
+    "data → train → merge (→ GGUF) → the runs → score → report, all under `out`; returns metrics and summaries."
     out = Path(out or f'runs/{task}')
     hub = _hub_targets(push_to_hub, hub_dry_run)
+    if export:  # scoring a GGUF needs llama-cpp-python whatever the type: both checked before any work
+        export = export.upper()
+        if export not in llama_quant_types() + list(CONVERTER_TYPES):
+            raise ValueError(f'--export {export}: llama.cpp offers {", ".join(llama_quant_types())}')
     check_output(
         out,
         overwrite=resume or overwrite,
@@ -277,4 +312,5 @@ def run_pipeline(
             train_overrides,
             hub,
             private,
+            export,
         )

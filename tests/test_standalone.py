@@ -15,7 +15,7 @@ _BLOCK = textwrap.dedent('''
     import sys, importlib.abc
     class _NoNbdev(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in ('nbdev', 'execnb', 'xgrammar', 'kaggle', 'slugify'):  # no extras either
+            if name.split('.')[0] in ('nbdev', 'execnb', 'xgrammar', 'kaggle', 'slugify', 'llama_cpp', 'gguf'):  # no extras either
                 raise ModuleNotFoundError(f"No module named {name!r}")
     sys.meta_path.insert(0, _NoNbdev())
 ''')
