@@ -8,10 +8,10 @@ __all__ = ['LLAMA_CPP_PYTHON', 'CONVERTER_TYPES', 'llama_cpp_tools', 'sentencepi
            'load_gguf', 'predict_gguf']
 
 # %% ../nbs/03f_gguf.ipynb #800c4a03
-import contextlib, io, json, os, re, subprocess, sys, tarfile, time
+import contextlib, io, json, os, re, subprocess, sys, tarfile, tempfile, time
 from pathlib import Path
 from .atomic import atomic_path, check_output, output_lock, write_json, write_text
-from .models import TINY, _build_cached, cache_root, resolve_model_path
+from .models import TINY, _build_cached, resolve_model_path
 
 # %% ../nbs/03f_gguf.ipynb #9aaf7a2b
 #: The llama-cpp-python release whose vendored llama.cpp converts, when llama-cpp-python itself is not installed (when
@@ -39,7 +39,7 @@ def _download_converter(version: str, dest: Path):
         sdists = list(Path(d).glob('llama_cpp_python-*.tar.gz'))
         if r.returncode or not sdists:
             last = (r.stderr or r.stdout).strip().splitlines()[-1:] or ['no file']
-            raise RuntimeError(
+            raise ValueError(
                 f'could not download llama-cpp-python=={version} (the source release that carries llama.cpp\'s '
                 f'converter): {last[0]}. Without a package index, set MEDGEMMA_LORA_LLAMA_CPP to a llama.cpp checkout'
             )
@@ -206,8 +206,6 @@ def _last_lines(r) -> str:
 # %% ../nbs/03f_gguf.ipynb #cb5b730c
 def convert_to_gguf(merged, out_file, outtype: str = 'BF16', mmproj: bool = False, log=None) -> Path:
     "llama.cpp's `convert_hf_to_gguf.py` on checkpoint folder `merged`: the language model, or (`mmproj`) the vision."
-    import tempfile
-
     merged, out_file = Path(merged), Path(out_file)
     if outtype.upper() not in CONVERTER_TYPES:
         raise ValueError(f'the converter writes {", ".join(CONVERTER_TYPES)}, not {outtype!r}; quantize its output')
