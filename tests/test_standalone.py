@@ -76,7 +76,8 @@ def test_notebook_runs_alone(nb, executions):
     assert code == 0, tail
     for c in cells:   # every GPU cell said it was skipped
         src = ''.join(c['source'])
-        out = ''.join(''.join(o.get('text', '')) for o in c.get('outputs', []))
+        out = ''.join(''.join(o.get('text', '')) + ''.join(o.get('data', {}).get('text/plain', ''))  # printed or shown
+                      for o in c.get('outputs', []))
         flags = [l.strip() for l in src.splitlines()] if c['cell_type'] == 'code' else []
         if '#| gpu' in flags:
             assert 'skipped: this cell needs a GPU' in out, src[:200]
